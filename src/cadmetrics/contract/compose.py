@@ -1,0 +1,139 @@
+"""Composition: the library's contract, a host's own files and plugins' files become one.
+
+A host or plugin contributes metrics in three ways: ``extends`` inside a file, paths given to
+:func:`load_contract`, or a ``cadmetrics.contracts`` entry point (whose object is a path, a list
+of paths, or a callable returning either). Files are read once each, whatever the route, so a
+diamond of ``extends`` is not a collision; the same metric name declared by two different files
+is, and the error names both places.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from cadmetrics.contract.lint import Severity, lint
+from cadmetrics.contract.loader import ContractFile, parse_contract_file
+from cadmetrics.contract.model import Contract, ContractPart, MetricSpec
+from cadmetrics.errors import ContractCollisionError, ContractError, ContractLoadError
+
+ENTRY_POINT_GROUP = "cadmetrics.contracts"
+
+PathLike = str | os.PathLike[str]
+
+
+def packaged_contract_path() -> Path:
+    """The library's own ``metrics.yaml``: package data in a wheel, ``contracts/`` in a checkout."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "_contracts" / "metrics.yaml", here.parents[1] / "contracts" / "metrics.yaml"):
+        if candidate.is_file():
+            return candidate
+    raise ContractError(
+        "the packaged contract metrics.yaml is missing from this installation of cadmetrics; "
+        "reinstall the package"
+    )
+
+
+def read_files(paths: Iterable[PathLike]) -> list[ContractFile]:
+    """Parse ``paths`` and everything they extend, extended files first, each file once."""
+    seen: dict[Path, ContractFile] = {}
+    order: list[ContractFile] = []
+
+    def visit(path: Path, chain: tuple[Path, ...]) -> None:
+        key = path.resolve()
+        if key in chain:
+            cycle = " -> ".join(str(p) for p in (*chain, key))
+            raise ContractLoadError(str(path), 0, "extends-cycle", f"contracts extend in a cycle: {cycle}")
+        if key in seen:
+            return
+        parsed = parse_contract_file(path)
+        for parent in parsed.extends:
+            visit(Path(parent), (*chain, key))
+        seen[key] = parsed
+        order.append(parsed)
+
+    for path in paths:
+        visit(Path(path), ())
+    return order
+
+
+def compose(files: Sequence[ContractFile]) -> Contract:
+    """Merge parsed files into one contract; a name declared by two files is an error.
+
+    Duplicates inside one file are left for lint to report (rule CM010), so that ``contract
+    lint`` shows every problem of a file at once.
+    """
+    owner: dict[str, MetricSpec] = {}
+    owner_file: dict[str, str] = {}
+    metrics: list[MetricSpec] = []
+    for file in files:
+        for spec in file.metrics:
+            earlier = owner.get(spec.name)
+            if earlier is not None and owner_file[spec.name] != file.path:
+                raise ContractCollisionError(
+                    file.path,
+                    spec.location.line,
+                    "collision",
+                    f"metric {spec.name!r} is already declared in {earlier.location}; "
+                    "each metric belongs to exactly one contract file",
+                )
+            owner.setdefault(spec.name, spec)
+            owner_file.setdefault(spec.name, file.path)
+            metrics.append(spec)
+    parts = tuple(ContractPart(f.namespace, f.version, f.path) for f in files)
+    return Contract(parts=parts, metrics=tuple(metrics))
+
+
+def entry_point_paths() -> list[Path]:
+    """Contract files contributed by installed plugins through the entry point group."""
+    paths: list[Path] = []
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        where = f"entry point {entry.name} = {entry.value}"
+        try:
+            target: object = entry.load()
+        except Exception as exc:
+            raise ContractLoadError(where, 0, "entry-point", f"cannot be loaded: {exc}") from exc
+        if callable(target):
+            factory: Callable[[], object] = target
+            target = factory()
+        items = target if isinstance(target, list | tuple) else [target]
+        for item in items:
+            if not isinstance(item, str | os.PathLike):
+                raise ContractLoadError(
+                    where, 0, "entry-point", f"must give a contract path, not {item!r}"
+                )
+            paths.append(Path(item))
+    return paths
+
+
+def load_contract(
+    *paths: PathLike,
+    library: bool = True,
+    entry_points: bool = True,
+    check: bool = True,
+) -> Contract:
+    """Load the contract a process runs under.
+
+    With no arguments this is the library's own contract (plus installed plugins' entry
+    points). ``paths`` add a host's files (and whatever they extend). With ``check`` the
+    result must pass every lint rule, so a broken contract fails at start-up, not at the
+    first scrape.
+    """
+    sources: list[PathLike] = []
+    if library:
+        sources.append(packaged_contract_path())
+    if entry_points:
+        sources.extend(entry_point_paths())
+    sources.extend(paths)
+    if not sources:
+        raise ContractError("no contract files to load (library=False and no paths given)")
+    contract = compose(read_files(sources))
+    if check:
+        errors = [f for f in lint(contract) if f.severity is Severity.ERROR]
+        if errors:
+            shown = "\n".join(f"  {finding}" for finding in errors[:20])
+            more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+            raise ContractError(f"the contract breaks {len(errors)} lint rule(s):\n{shown}{more}")
+    return contract

@@ -1,0 +1,211 @@
+"""Lint rules for a contract: the conventions that keep its names usable in PromQL and OTel.
+
+Each rule has a stable id (``CM001``...) and a short name, so that a finding can be looked up
+and so that tests can show one failing example per rule. Rules look at the composed contract,
+so cross-file rules (duplicates, replacements) see every file at once.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from collections.abc import Callable, Iterator
+
+import attrs
+
+from cadmetrics.contract.model import (
+    OVERFLOW_VALUE,
+    Contract,
+    Location,
+    MetricSpec,
+    MetricType,
+    Stability,
+    Unit,
+)
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@attrs.frozen
+class Rule:
+    id: str
+    name: str
+    summary: str
+
+
+@attrs.frozen
+class Finding:
+    rule: Rule
+    message: str
+    location: Location
+    metric: str | None = None
+    severity: Severity = Severity.ERROR
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.rule.id} {self.rule.name}: {self.message}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "rule": self.rule.id,
+            "name": self.rule.name,
+            "severity": self.severity.value,
+            "message": self.message,
+            "path": self.location.path,
+            "line": self.location.line,
+            "metric": self.metric,
+        }
+
+
+NAME_FORMAT = Rule("CM001", "name-format", "metric names match [a-z_][a-z0-9_]*")
+NAME_NAMESPACE = Rule("CM002", "name-namespace", "metric names start with their namespace and _")
+COUNTER_TOTAL = Rule("CM003", "counter-total", "counter names end in _total")
+TOTAL_ONLY_COUNTERS = Rule("CM004", "total-only-counters", "only counter names end in _total")
+UNIT_SUFFIX = Rule("CM005", "unit-suffix", "a unit implies its suffix, and a suffix its unit")
+LABEL_NAME = Rule("CM006", "label-name", "label names match [a-zA-Z_][a-zA-Z0-9_]*")
+LABEL_RESERVED = Rule(
+    "CM007", "label-reserved", "label names are not le, quantile, job, instance, __* or otel_scope_*"
+)
+BUCKETS = Rule("CM008", "buckets", "buckets are non-empty, finite and strictly increasing")
+BUCKETS_TYPE = Rule("CM009", "buckets-type", "only histograms declare buckets")
+HELP = Rule("CM010", "help", "every metric has a non-empty help text")
+DUPLICATE = Rule("CM011", "duplicate-name", "no two metrics share a name")
+DEPRECATED = Rule(
+    "CM012", "deprecated-replacement", "deprecated metrics name an existing replacement"
+)
+MULTIPROCESS = Rule("CM013", "multiprocess-mode", "only gauges declare a multiprocess_mode")
+LABEL_VALUES = Rule("CM014", "label-values", "closed label values are non-empty and not reserved")
+
+RULES = (
+    NAME_FORMAT,
+    NAME_NAMESPACE,
+    COUNTER_TOTAL,
+    TOTAL_ONLY_COUNTERS,
+    UNIT_SUFFIX,
+    LABEL_NAME,
+    LABEL_RESERVED,
+    BUCKETS,
+    BUCKETS_TYPE,
+    HELP,
+    DUPLICATE,
+    DEPRECATED,
+    MULTIPROCESS,
+    LABEL_VALUES,
+)
+
+_METRIC_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_RESERVED_LABELS = frozenset({"le", "quantile", "job", "instance"})
+_RESERVED_PREFIXES = ("__", "otel_scope_")
+_UNIT_SUFFIXES = {unit.suffix: unit for unit in Unit if unit is not Unit.NONE}
+
+_Check = Callable[[MetricSpec], Iterator[tuple[Rule, str]]]
+
+
+def _names(spec: MetricSpec) -> Iterator[tuple[Rule, str]]:
+    if not _METRIC_NAME.fullmatch(spec.name):
+        yield NAME_FORMAT, f"{spec.name!r} does not match [a-z_][a-z0-9_]*"
+    if not spec.name.startswith(spec.namespace + "_"):
+        yield NAME_NAMESPACE, f"{spec.name!r} does not start with {spec.namespace + '_'!r}"
+    is_total = spec.name.endswith("_total")
+    if spec.type is MetricType.COUNTER and not is_total:
+        yield COUNTER_TOTAL, f"counter {spec.name!r} must end in _total"
+    if spec.type is not MetricType.COUNTER and is_total:
+        yield TOTAL_ONLY_COUNTERS, f"{spec.type} {spec.name!r} must not end in _total"
+
+
+def _unit(spec: MetricSpec) -> Iterator[tuple[Rule, str]]:
+    stem = spec.name.removesuffix("_total")
+    if spec.unit is not Unit.NONE and not stem.endswith(spec.unit.suffix):
+        where = " before _total" if spec.type is MetricType.COUNTER else ""
+        yield UNIT_SUFFIX, f"unit {spec.unit} needs the name to end in {spec.unit.suffix}{where}"
+    for suffix, unit in _UNIT_SUFFIXES.items():
+        if stem.endswith(suffix) and spec.unit is not unit:
+            yield UNIT_SUFFIX, f"the name ends in {suffix} but declares unit {spec.unit}, not {unit}"
+
+
+def _labels(spec: MetricSpec) -> Iterator[tuple[Rule, str]]:
+    for label in spec.labels:
+        if not _LABEL.fullmatch(label.name):
+            yield LABEL_NAME, f"label {label.name!r} does not match [a-zA-Z_][a-zA-Z0-9_]*"
+        if label.name in _RESERVED_LABELS or label.name.startswith(_RESERVED_PREFIXES):
+            yield LABEL_RESERVED, f"label {label.name!r} is reserved by Prometheus or the exporters"
+        for value in label.values or ():
+            if not value:
+                yield LABEL_VALUES, f"label {label.name!r} lists an empty value"
+            if value == OVERFLOW_VALUE:
+                yield LABEL_VALUES, f"label {label.name!r}: {OVERFLOW_VALUE!r} is reserved for overflow"
+
+
+def _buckets(spec: MetricSpec) -> Iterator[tuple[Rule, str]]:
+    if spec.buckets is None:
+        return
+    if spec.type is not MetricType.HISTOGRAM:
+        yield BUCKETS_TYPE, f"{spec.type} {spec.name!r} declares buckets; only histograms have them"
+        return
+    if not spec.buckets:
+        yield BUCKETS, "a histogram needs at least one bucket"
+    if not all(math.isfinite(b) for b in spec.buckets):
+        yield BUCKETS, "buckets must be finite (+Inf is always added)"
+    if any(b >= a for b, a in zip(spec.buckets, spec.buckets[1:], strict=False)):
+        yield BUCKETS, f"buckets must be strictly increasing: {list(spec.buckets)}"
+
+
+def _help(spec: MetricSpec) -> Iterator[tuple[Rule, str]]:
+    if not spec.help.strip():
+        yield HELP, f"{spec.name!r} has no help text"
+
+
+def _multiprocess(spec: MetricSpec) -> Iterator[tuple[Rule, str]]:
+    if spec.multiprocess_mode is not None and spec.type is not MetricType.GAUGE:
+        yield MULTIPROCESS, f"{spec.type} {spec.name!r} declares multiprocess_mode; only gauges do"
+
+
+_PER_METRIC: tuple[_Check, ...] = (_names, _unit, _labels, _buckets, _help, _multiprocess)
+
+
+def lint(contract: Contract) -> list[Finding]:
+    """Every rule broken by ``contract``, in file order."""
+    findings: list[Finding] = []
+    seen: dict[str, MetricSpec] = {}
+    for spec in contract:
+        for check in _PER_METRIC:
+            for rule, message in check(spec):
+                findings.append(Finding(rule, message, spec.location, spec.name))
+        earlier = seen.setdefault(spec.name, spec)
+        if earlier is not spec:
+            findings.append(
+                Finding(
+                    DUPLICATE,
+                    f"{spec.name!r} is already declared at {earlier.location}",
+                    spec.location,
+                    spec.name,
+                )
+            )
+        findings.extend(_replacement(spec, contract))
+    return findings
+
+
+def _replacement(spec: MetricSpec, contract: Contract) -> Iterator[Finding]:
+    if spec.stability is not Stability.DEPRECATED:
+        if spec.replaced_by is not None:
+            yield Finding(
+                DEPRECATED,
+                f"{spec.name!r} names replaced_by but is not deprecated",
+                spec.location,
+                spec.name,
+                Severity.WARNING,
+            )
+        return
+    if spec.replaced_by is None:
+        message = f"deprecated {spec.name!r} must name its replacement in replaced_by"
+    elif spec.replaced_by == spec.name:
+        message = f"deprecated {spec.name!r} cannot replace itself"
+    elif spec.replaced_by not in contract:
+        message = f"deprecated {spec.name!r} is replaced_by {spec.replaced_by!r}, which is not declared"
+    else:
+        return
+    yield Finding(DEPRECATED, message, spec.location, spec.name)

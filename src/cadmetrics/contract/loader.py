@@ -1,0 +1,314 @@
+"""Reading one contract file into value types, with every error pointing at file and line.
+
+The file is composed into YAML nodes (not constructed into plain dicts) so that each node keeps
+its mark; the schema is then read node by node. A wrong key, a wrong type or a missing field
+becomes a :class:`ContractLoadError` naming the rule, never a bare ``KeyError`` from deep inside.
+Naming conventions are not checked here: that is :mod:`cadmetrics.contract.lint`'s job, so that
+``contract lint`` can report all of them at once.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import NoReturn, TypeVar
+
+import attrs
+import yaml
+from yaml.constructor import SafeConstructor
+
+from cadmetrics.contract.model import (
+    MULTIPROCESS_MODES,
+    LabelSpec,
+    Location,
+    MetricSpec,
+    MetricType,
+    Stability,
+    Unit,
+)
+from cadmetrics.errors import ContractLoadError
+
+#: prometheus_client's default buckets, used when a histogram declares none, so that the
+#: Prometheus and OpenTelemetry backends agree (their own defaults differ).
+DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+
+_TOP_KEYS = ("namespace", "version", "extends", "metrics")
+_METRIC_KEYS = (
+    "name",
+    "type",
+    "help",
+    "unit",
+    "labels",
+    "buckets",
+    "stability",
+    "replaced_by",
+    "multiprocess_mode",
+    "component",
+)
+_LABEL_KEYS = ("values", "max_values")
+_NAMESPACE = re.compile(r"[a-z][a-z0-9_]*")
+_SEMVER = re.compile(r"\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
+
+_E = TypeVar("_E", MetricType, Unit, Stability)
+_T = TypeVar("_T")
+
+
+@attrs.frozen
+class ContractFile:
+    """One parsed file: its own metrics and the (resolved) files it extends."""
+
+    path: str
+    namespace: str
+    version: str
+    extends: tuple[str, ...]
+    metrics: tuple[MetricSpec, ...]
+
+
+def parse_contract_text(text: str, path: str) -> ContractFile:
+    """Parse contract YAML ``text``; ``path`` is used in messages and to resolve ``extends``."""
+    return _Reader(path).contract(text)
+
+
+def parse_contract_file(path: str | Path) -> ContractFile:
+    """Read and parse one contract file (its ``extends`` are resolved but not loaded)."""
+    shown = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ContractLoadError(shown, 0, "file", "no such contract file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ContractLoadError(shown, 0, "file", f"cannot read contract file: {exc}") from None
+    return parse_contract_text(text, shown)
+
+
+class _Reader:
+    """Reads the node tree of one file; ``fail`` turns any problem into a located error."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._constructor = SafeConstructor()
+
+    def fail(self, node: yaml.Node | None, rule: str, message: str) -> NoReturn:
+        line = node.start_mark.line + 1 if node is not None else 0
+        raise ContractLoadError(self.path, line, rule, message)
+
+    def location(self, node: yaml.Node) -> Location:
+        return Location(self.path, node.start_mark.line + 1)
+
+    # -- the schema ---------------------------------------------------------------------
+
+    def contract(self, text: str) -> ContractFile:
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark is not None else 0
+            raise ContractLoadError(
+                self.path, line, "yaml-syntax", f"not valid YAML: {exc.problem or exc}"
+            ) from None
+        except yaml.YAMLError as exc:
+            raise ContractLoadError(self.path, 0, "yaml-syntax", f"not valid YAML: {exc}") from None
+        if root is None:
+            self.fail(None, "required-key", "the contract file is empty")
+        fields = self.mapping(root, "the contract", _TOP_KEYS)
+        namespace = self.string(self.required(fields, root, "namespace", "the contract"), "namespace")
+        if not _NAMESPACE.fullmatch(namespace):
+            self.fail(
+                fields["namespace"],
+                "namespace-format",
+                f"namespace {namespace!r} must match [a-z][a-z0-9_]*",
+            )
+        version = self.string(self.required(fields, root, "version", "the contract"), "version")
+        if not _SEMVER.fullmatch(version):
+            self.fail(
+                fields["version"], "semver", f"version {version!r} is not a semantic version (1.2.3)"
+            )
+        extends = self.extends(fields.get("extends"))
+        metrics_node = self.required(fields, root, "metrics", "the contract")
+        items = self.sequence(metrics_node, "metrics")
+        metrics = tuple(self.metric(item, namespace) for item in items)
+        return ContractFile(self.path, namespace, version, extends, metrics)
+
+    def extends(self, node: yaml.Node | None) -> tuple[str, ...]:
+        if node is None:
+            return ()
+        base = Path(self.path).parent
+        resolved = []
+        for item in self.sequence(node, "extends"):
+            target = Path(self.string(item, "an extends entry"))
+            if not target.is_absolute():
+                target = base / target
+            if not target.is_file():
+                self.fail(item, "extends-missing", f"extended contract {str(target)!r} does not exist")
+            resolved.append(str(target))
+        return tuple(resolved)
+
+    def metric(self, node: yaml.Node, namespace: str) -> MetricSpec:
+        fields = self.mapping(node, "a metric", _METRIC_KEYS)
+        name = self.string(self.required(fields, node, "name", "a metric"), "name")
+        what = f"metric {name!r}"
+        kind = self.enum(self.required(fields, node, "type", what), MetricType, f"{what}: type")
+        help_node = self.required(fields, node, "help", what)
+        help_text = "" if _is_null(help_node) else self.string(help_node, f"{what}: help")
+        unit = self.optional(fields, "unit", lambda n: self.enum(n, Unit, f"{what}: unit"))
+        stability = self.optional(
+            fields, "stability", lambda n: self.enum(n, Stability, f"{what}: stability")
+        )
+        buckets = self.optional(fields, "buckets", lambda n: self.buckets(n, what))
+        if buckets is None and kind is MetricType.HISTOGRAM:
+            buckets = DEFAULT_BUCKETS
+        mode = self.optional(fields, "multiprocess_mode", lambda n: self.string(n, what))
+        if mode is not None and mode not in MULTIPROCESS_MODES:
+            self.fail(
+                fields["multiprocess_mode"],
+                "enum-value",
+                f"{what}: multiprocess_mode {mode!r} is not one of "
+                + ", ".join(sorted(MULTIPROCESS_MODES)),
+            )
+        labels_node = fields.get("labels")
+        labels = () if labels_node is None else self.labels(labels_node, what)
+        return MetricSpec(
+            name=name,
+            type=kind,
+            help=help_text.strip(),
+            namespace=namespace,
+            unit=unit or Unit.NONE,
+            labels=labels,
+            buckets=buckets,
+            stability=stability or Stability.STABLE,
+            replaced_by=self.optional(fields, "replaced_by", lambda n: self.string(n, what)),
+            multiprocess_mode=mode,
+            component=self.optional(fields, "component", lambda n: self.string(n, what)),
+            location=self.location(node),
+        )
+
+    def labels(self, node: yaml.Node, what: str) -> tuple[LabelSpec, ...]:
+        if _is_null(node):
+            return ()
+        specs = []
+        for key_node, value_node in self.pairs(node, f"{what}: labels"):
+            name = key_node.value
+            where = f"{what}: label {name!r}"
+            fields = self.mapping(value_node, where, _LABEL_KEYS)
+            if ("values" in fields) == ("max_values" in fields):
+                self.fail(
+                    value_node,
+                    "label-spec",
+                    f"{where} needs exactly one of 'values: [...]' (closed set) "
+                    "or 'max_values: N' (open, capped)",
+                )
+            values = None
+            max_values = None
+            if "values" in fields:
+                values = self.label_values(fields["values"], where)
+            else:
+                max_values = self.integer(fields["max_values"], f"{where}: max_values")
+                if max_values < 1:
+                    self.fail(fields["max_values"], "label-spec", f"{where}: max_values must be >= 1")
+            specs.append(LabelSpec(name, values, max_values, self.location(key_node)))
+        return tuple(specs)
+
+    def label_values(self, node: yaml.Node, where: str) -> tuple[str, ...]:
+        items = self.sequence(node, f"{where}: values")
+        if not items:
+            self.fail(node, "label-spec", f"{where}: a closed set needs at least one value")
+        values = []
+        for item in items:
+            if not isinstance(item, yaml.ScalarNode) or _is_null(item):
+                self.fail(item, "schema-type", f"{where}: each value must be a string")
+            value = str(item.value)
+            if value in values:
+                self.fail(item, "label-spec", f"{where}: value {value!r} is listed twice")
+            values.append(value)
+        return tuple(values)
+
+    def buckets(self, node: yaml.Node, what: str) -> tuple[float, ...]:
+        return tuple(self.number(item, f"{what}: buckets") for item in self.sequence(node, "buckets"))
+
+    # -- node readers -------------------------------------------------------------------
+
+    def pairs(self, node: yaml.Node, what: str) -> list[tuple[yaml.ScalarNode, yaml.Node]]:
+        if not isinstance(node, yaml.MappingNode):
+            self.fail(node, "schema-type", f"{what} must be a mapping")
+        seen: set[str] = set()
+        pairs = []
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.fail(key_node, "schema-type", f"{what}: keys must be strings")
+            if key_node.value in seen:
+                self.fail(key_node, "duplicate-key", f"{what}: key {key_node.value!r} appears twice")
+            seen.add(key_node.value)
+            pairs.append((key_node, value_node))
+        return pairs
+
+    def mapping(self, node: yaml.Node, what: str, known: tuple[str, ...]) -> dict[str, yaml.Node]:
+        fields = {}
+        for key_node, value_node in self.pairs(node, what):
+            if str(key_node.value).startswith("x-"):
+                continue  # extension keys, e.g. to hold YAML anchors shared by several metrics
+            if key_node.value not in known:
+                self.fail(
+                    key_node,
+                    "unknown-key",
+                    f"{what}: unknown key {key_node.value!r} (known: {', '.join(known)})",
+                )
+            fields[key_node.value] = value_node
+        return fields
+
+    def required(
+        self, fields: dict[str, yaml.Node], parent: yaml.Node, key: str, what: str
+    ) -> yaml.Node:
+        if key not in fields:
+            self.fail(parent, "required-key", f"{what} lacks the required key {key!r}")
+        return fields[key]
+
+    def optional(
+        self, fields: dict[str, yaml.Node], key: str, read: Callable[[yaml.Node], _T]
+    ) -> _T | None:
+        node = fields.get(key)
+        return None if node is None or _is_null(node) else read(node)
+
+    def sequence(self, node: yaml.Node, what: str) -> list[yaml.Node]:
+        if not isinstance(node, yaml.SequenceNode):
+            self.fail(node, "schema-type", f"{what} must be a list")
+        return list(node.value)
+
+    def scalar(self, node: yaml.Node, what: str) -> object:
+        if not isinstance(node, yaml.ScalarNode):
+            self.fail(node, "schema-type", f"{what} must be a single value")
+        return self._constructor.construct_object(node, deep=True)
+
+    def string(self, node: yaml.Node, what: str) -> str:
+        value = self.scalar(node, what)
+        if not isinstance(value, str):
+            self.fail(node, "schema-type", f"{what} must be a string, not {value!r}")
+        return value
+
+    def integer(self, node: yaml.Node, what: str) -> int:
+        value = self.scalar(node, what)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(node, "schema-type", f"{what} must be an integer, not {value!r}")
+        return value
+
+    def number(self, node: yaml.Node, what: str) -> float:
+        value = self.scalar(node, what)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.fail(node, "schema-type", f"{what} must be numbers, not {value!r}")
+        number = float(value)
+        if math.isnan(number):
+            self.fail(node, "schema-type", f"{what} must not be NaN")
+        return number
+
+    def enum(self, node: yaml.Node, kind: type[_E], what: str) -> _E:
+        value = self.string(node, what)
+        try:
+            return kind(value)
+        except ValueError:
+            allowed = ", ".join(member.value for member in kind)
+            self.fail(node, "enum-value", f"{what} {value!r} is not one of {allowed}")
+
+
+def _is_null(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"

@@ -1,0 +1,200 @@
+"""Value types of the metrics contract: what one metric is, and what a whole contract is.
+
+They are frozen attrs classes so that a contract, once loaded and checked, cannot drift while a
+process runs; every element remembers where it was declared so that any later complaint
+(lint, verification, emission) can point the reader at the file and line to change.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+from collections.abc import Iterator, Mapping
+
+import attrs
+
+from cadmetrics.errors import ContractError
+
+#: The one value that replaces a label value the contract does not admit (production mode).
+#: Verification accepts it for every label, because the overflow counter already reports it.
+OVERFLOW_VALUE = "__overflow__"
+
+
+class MetricType(enum.StrEnum):
+    COUNTER = "counter"
+    GAUGE = "gauge"
+    HISTOGRAM = "histogram"
+
+
+class Unit(enum.StrEnum):
+    """Units the contract admits; each implies a name suffix and an OpenTelemetry (UCUM) unit."""
+
+    SECONDS = "seconds"
+    BYTES = "bytes"
+    RATIO = "ratio"
+    NONE = "none"
+
+    @property
+    def suffix(self) -> str:
+        """The suffix a metric name of this unit ends with (before ``_total``), or ``""``."""
+        return "" if self is Unit.NONE else f"_{self.value}"
+
+    @property
+    def ucum(self) -> str:
+        """The UCUM code OpenTelemetry uses; the Prometheus exporter maps it back to the suffix."""
+        return _UCUM[self]
+
+
+_UCUM = {Unit.SECONDS: "s", Unit.BYTES: "By", Unit.RATIO: "1", Unit.NONE: ""}
+
+
+class Stability(enum.StrEnum):
+    EXPERIMENTAL = "experimental"
+    STABLE = "stable"
+    DEPRECATED = "deprecated"
+
+
+#: prometheus_client's gauge modes for multiprocess mode (PROMETHEUS_MULTIPROC_DIR).
+MULTIPROCESS_MODES = frozenset(
+    {
+        "all",
+        "liveall",
+        "min",
+        "livemin",
+        "max",
+        "livemax",
+        "sum",
+        "livesum",
+        "mostrecent",
+        "livemostrecent",
+    }
+)
+
+
+@attrs.frozen(order=True)
+class Location:
+    """Where something was declared: a file and a 1-based line (0 when not known)."""
+
+    path: str
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}" if self.line else self.path
+
+
+UNKNOWN_LOCATION = Location("<unknown>")
+
+
+@attrs.frozen
+class LabelSpec:
+    """One label of a metric: a closed set of ``values``, or an open set capped at
+    ``max_values`` distinct values per process."""
+
+    name: str
+    values: tuple[str, ...] | None = None
+    max_values: int | None = None
+    location: Location = attrs.field(default=UNKNOWN_LOCATION, eq=False)
+
+    @property
+    def closed(self) -> bool:
+        return self.values is not None
+
+    def describe(self) -> str:
+        if self.values is not None:
+            return "one of " + ", ".join(self.values)
+        return f"at most {self.max_values} distinct values"
+
+
+@attrs.frozen
+class MetricSpec:
+    """One declared metric. ``name`` is the Prometheus name (counters include ``_total``)."""
+
+    name: str
+    type: MetricType
+    help: str
+    namespace: str
+    unit: Unit = Unit.NONE
+    labels: tuple[LabelSpec, ...] = ()
+    buckets: tuple[float, ...] | None = None
+    stability: Stability = Stability.STABLE
+    replaced_by: str | None = None
+    multiprocess_mode: str | None = None
+    component: str | None = None
+    location: Location = attrs.field(default=UNKNOWN_LOCATION, eq=False)
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        return tuple(label.name for label in self.labels)
+
+    def label(self, name: str) -> LabelSpec | None:
+        for label in self.labels:
+            if label.name == name:
+                return label
+        return None
+
+
+@attrs.frozen
+class ContractPart:
+    """One file that went into a contract: its namespace, its own version and where it is."""
+
+    namespace: str
+    version: str
+    path: str
+
+
+@attrs.frozen
+class Contract:
+    """A loaded (possibly composed) contract: an ordered set of metrics with unique names.
+
+    Lookup by name is a dict built once; ``require`` is what telemetry uses when a component
+    asks for an instrument, so an unknown name fails with the nearest declared names.
+    """
+
+    parts: tuple[ContractPart, ...]
+    metrics: tuple[MetricSpec, ...]
+    _by_name: Mapping[str, MetricSpec] = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        by_name: dict[str, MetricSpec] = {}
+        for spec in self.metrics:
+            by_name.setdefault(spec.name, spec)
+        object.__setattr__(self, "_by_name", by_name)
+
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(part.namespace for part in self.parts))
+
+    @property
+    def version(self) -> str:
+        """The version of the first part: the library's own contract when it is included."""
+        return self.parts[0].version if self.parts else "0.0.0"
+
+    def __iter__(self) -> Iterator[MetricSpec]:
+        return iter(self.metrics)
+
+    def __len__(self) -> int:
+        return len(self.metrics)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def get(self, name: str) -> MetricSpec | None:
+        return self._by_name.get(name)
+
+    def require(self, name: str, type: MetricType | None = None) -> MetricSpec:
+        """The metric called ``name``, or a :class:`ContractError` that says what is declared."""
+        spec = self._by_name.get(name)
+        if spec is None:
+            near = difflib.get_close_matches(name, list(self._by_name), n=3)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            raise ContractError(f"metric {name!r} is not declared in the contract{hint}")
+        if type is not None and spec.type is not type:
+            raise ContractError(
+                f"metric {name!r} is declared as a {spec.type} ({spec.location}), "
+                f"not a {type}"
+            )
+        return spec
+
+    def owns(self, name: str) -> bool:
+        """True when ``name`` lies in one of the contract's namespaces (``ns_...``)."""
+        return any(name.startswith(ns + "_") for ns in self.namespaces)

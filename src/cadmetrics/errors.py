@@ -1,0 +1,52 @@
+"""The one exception tree of cadmetrics.
+
+Every error a host can see derives from :class:`CadMetricsError`, so a host can catch the
+library's failures without catching its own. Each error says what was wrong, where (file and
+line, metric and label) and, where there is one, what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class CadMetricsError(Exception):
+    """Root of every error raised by cadmetrics."""
+
+
+class ContractError(CadMetricsError):
+    """The contract was misused: an unknown metric, the wrong type, or a contract that fails
+    its own rules."""
+
+
+class ContractLoadError(ContractError):
+    """A contract file could not be read or does not follow the schema.
+
+    ``path`` and ``line`` (1-based, 0 when unknown) point at the offending node; ``rule`` names
+    the schema rule that was broken so that a reader can look it up.
+    """
+
+    def __init__(self, path: str, line: int, rule: str, message: str) -> None:
+        self.path = path
+        self.line = line
+        self.rule = rule
+        self.message = message
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: [{rule}] {message}")
+
+
+class ContractCollisionError(ContractLoadError):
+    """Two contract files declare the same metric; the message names both places."""
+
+
+class LabelError(ContractError):
+    """Labels given at emission do not fit the contract (strict mode only; production mode
+    replaces the value with the overflow value and counts it)."""
+
+
+class TelemetryError(CadMetricsError):
+    """A telemetry backend could not be set up: a missing optional dependency, or a metric
+    already registered by someone else in the same registry."""
+
+
+class InputError(CadMetricsError):
+    """Input given to a command or function could not be read (a missing file, an unreachable
+    URL, text that is not what it should be)."""
