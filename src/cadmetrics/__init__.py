@@ -1,1 +1,36 @@
-"""cadmetrics."""
+"""cadmetrics: feature extraction, safe model loading and vector storage for CAD
+machine-learning services, observed through one declarative metrics contract.
+
+``import cadmetrics`` gives what a host needs and no more; everything else lives in the
+subpackages (``cadmetrics.contract``, ``cadmetrics.telemetry``).
+"""
+
+from cadmetrics.contract.compose import load_contract
+from cadmetrics.contract.model import Contract, MetricSpec
+from cadmetrics.errors import (
+    CadMetricsError,
+    ContractCollisionError,
+    ContractError,
+    ContractLoadError,
+    InputError,
+    LabelError,
+    TelemetryError,
+)
+from cadmetrics.telemetry.facade import Telemetry
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CadMetricsError",
+    "Contract",
+    "ContractCollisionError",
+    "ContractError",
+    "ContractLoadError",
+    "InputError",
+    "LabelError",
+    "MetricSpec",
+    "Telemetry",
+    "TelemetryError",
+    "__version__",
+    "load_contract",
+]

@@ -1,0 +1,165 @@
+"""The ``cadmetrics`` command line: a thin layer over the library's functions.
+
+Exit codes: 0 all good, 1 violations found (lint errors, verification errors, breaking
+changes), 2 usage or input errors. Errors are one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+from cadmetrics.contract.compose import load_contract
+from cadmetrics.contract.diff import diff_contracts
+from cadmetrics.contract.docs import render_markdown
+from cadmetrics.contract.lint import Severity, lint
+from cadmetrics.contract.model import Contract
+from cadmetrics.contract.observed import from_exposition
+from cadmetrics.contract.verify import verify
+from cadmetrics.errors import CadMetricsError, InputError
+
+OK, VIOLATIONS, USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cadmetrics",
+        description="CAD feature extraction, safe model loading and vector storage, "
+        "observed through one metrics contract.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    contract = commands.add_parser("contract", help="lint, verify, diff and document the contract")
+    actions = contract.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    lint_p = actions.add_parser("lint", help="check contract files against the lint rules")
+    lint_p.add_argument("paths", nargs="*", metavar="PATH", help="host contract files (default: none)")
+    lint_p.add_argument(
+        "--standalone", action="store_true", help="lint PATHs alone, without the library's contract"
+    )
+    lint_p.add_argument("--json", action="store_true", help="print findings as JSON")
+
+    verify_p = actions.add_parser("verify", help="verify a Prometheus exposition against the contract")
+    verify_p.add_argument("--exposition", required=True, metavar="FILE|URL", help="exposition text: a file, - for stdin, or an http(s) URL")
+    _contract_option(verify_p)
+    verify_p.add_argument("--require-all", action="store_true", help="declared metrics never emitted are errors")
+    verify_p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    diff_p = actions.add_parser("diff", help="list breaking and compatible changes between two contract files")
+    diff_p.add_argument("old", metavar="OLD")
+    diff_p.add_argument("new", metavar="NEW")
+    diff_p.add_argument("--json", action="store_true", help="print the changes as JSON")
+
+    docs_p = actions.add_parser("docs", help="render the Markdown reference of every metric")
+    _contract_option(docs_p)
+    docs_p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    docs_p.add_argument("--check", metavar="FILE", help="exit 1 if FILE differs from a fresh rendering")
+
+    demo_p = commands.add_parser("demo", help="emit every metric through both backends and verify the output")
+    _contract_option(demo_p)
+    return parser
+
+
+def _contract_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--contract",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a host contract file added to the library's (repeatable)",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            from cadmetrics.demo import run_demo
+
+            return OK if run_demo(load_contract(*args.contract), sys.stdout) else VIOLATIONS
+        return _contract_command(args)
+    except CadMetricsError as exc:
+        print(f"cadmetrics: error: {exc}", file=sys.stderr)
+        return USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _contract_command(args: argparse.Namespace) -> int:
+    if args.action == "lint":
+        return _lint(args)
+    if args.action == "verify":
+        contract = load_contract(*args.contract)
+        text = _read_exposition(args.exposition)
+        report = verify(from_exposition(text, args.exposition), contract, require_all=args.require_all)
+        print(report.to_json() if args.json else report.render())
+        return OK if report.ok else VIOLATIONS
+    if args.action == "diff":
+        old = _standalone(args.old)
+        new = _standalone(args.new)
+        result = diff_contracts(old, new)
+        print(result.to_json() if args.json else result.render())
+        return VIOLATIONS if result.breaking else OK
+    return _docs(args)
+
+
+def _lint(args: argparse.Namespace) -> int:
+    contract = load_contract(*args.paths, library=not args.standalone or not args.paths, check=False)
+    findings = lint(contract)
+    if args.json:
+        print(json.dumps([f.to_dict() for f in findings], indent=2))
+    else:
+        for finding in findings:
+            print(f"{finding.severity.value}: {finding}")
+        files = ", ".join(part.path for part in contract.parts)
+        print(f"{len(contract)} metrics in {files}: {len(findings)} finding(s)")
+    return VIOLATIONS if any(f.severity is Severity.ERROR for f in findings) else OK
+
+
+def _docs(args: argparse.Namespace) -> int:
+    text = render_markdown(load_contract(*args.contract))
+    if args.check:
+        current = _read_text(args.check)
+        if current != text:
+            print(f"{args.check} is stale: regenerate it with `cadmetrics contract docs --output {args.check}`")
+            return VIOLATIONS
+        return OK
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return OK
+
+
+def _standalone(path: str) -> Contract:
+    return load_contract(path, library=False, entry_points=False, check=False)
+
+
+def _read_text(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+
+
+def _read_exposition(source: str) -> str:
+    if source == "-":
+        return sys.stdin.read()
+    if source.startswith(("http://", "https://")):
+        request = urllib.request.Request(source, headers={"Accept": "text/plain;version=0.0.4"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - user's URL
+                body: bytes = response.read()
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            raise InputError(f"cannot fetch {source}: {exc}") from None
+        return body.decode("utf-8", errors="replace")
+    return _read_text(source)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

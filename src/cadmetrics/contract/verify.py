@@ -1,0 +1,240 @@
+"""Verification: does what a process really exported agree with the contract?
+
+Every family inside the contract's namespaces must be declared, with the declared type,
+exactly the declared label names, admitted label values (closed sets; open sets within
+``max_values``; the overflow value is always admitted, its counter tells the story), the
+declared buckets and, where the source carries it, the declared unit. Declared metrics that
+were never emitted are reported as absent: a warning, or an error with ``require_all``.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+
+import attrs
+
+from cadmetrics.contract.model import OVERFLOW_VALUE, Contract, MetricSpec, MetricType
+from cadmetrics.contract.naming import otel_unit
+from cadmetrics.contract.observed import Observation, ObservedFamily, Sample
+
+#: Labels an exporter may add that no contract declares: ``pid`` on prometheus_client's
+#: multiprocess gauges in ``all``/``liveall`` mode, ``otel_scope_*`` from OTel's exporter.
+_EXPORTER_LABEL_PREFIXES = ("otel_scope_",)
+_PID_MODES = frozenset({"all", "liveall", None})
+_IGNORED_SAMPLE_SUFFIXES = ("_created", "_gcount", "_gsum")
+
+
+class Kind(enum.StrEnum):
+    UNDECLARED = "undeclared"
+    TYPE = "type"
+    LABELS = "labels"
+    LABEL_VALUE = "label-value"
+    CARDINALITY = "cardinality"
+    BUCKETS = "buckets"
+    UNIT = "unit"
+    ABSENT = "absent"
+
+
+@attrs.frozen
+class Violation:
+    kind: Kind
+    metric: str
+    message: str
+    error: bool = True
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind.value,
+            "metric": self.metric,
+            "message": self.message,
+            "severity": "error" if self.error else "warning",
+        }
+
+
+@attrs.frozen
+class VerificationReport:
+    origin: str
+    violations: tuple[Violation, ...]
+    checked: tuple[str, ...]  # declared families found with data
+    foreign: int  # families outside the contract's namespaces, not checked
+
+    @property
+    def errors(self) -> tuple[Violation, ...]:
+        return tuple(v for v in self.violations if v.error)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def render(self) -> str:
+        warnings = len(self.violations) - len(self.errors)
+        verdict = "PASS" if self.ok else "FAIL"
+        lines = [
+            f"contract verification of {self.origin}: {verdict} "
+            f"({len(self.errors)} errors, {warnings} warnings; {len(self.checked)} declared "
+            f"metrics seen, {self.foreign} foreign families ignored)"
+        ]
+        for v in sorted(self.violations, key=lambda v: (not v.error, v.metric, v.kind)):
+            lines.append(f"  {'error' if v.error else 'warning':7} {v.kind:11} {v.metric}: {v.message}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "origin": self.origin,
+            "ok": self.ok,
+            "checked": list(self.checked),
+            "foreign": self.foreign,
+            "violations": [v.to_dict() for v in self.violations],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def verify(observation: Observation, contract: Contract, *, require_all: bool = False) -> VerificationReport:
+    """Check ``observation`` against ``contract``."""
+    return verify_all([observation], contract, require_all=require_all)
+
+
+def verify_all(
+    observations: Iterable[Observation], contract: Contract, *, require_all: bool = False
+) -> VerificationReport:
+    """Check several sources as one report; a metric counts as present if any source has it."""
+    sources = list(observations)
+    violations: list[Violation] = []
+    checked: list[str] = []
+    exported: set[str] = set()
+    foreign = 0
+    for observation in sources:
+        for family in observation.families:
+            spec = contract.get(family.name)
+            if spec is None:
+                if contract.owns(family.name):
+                    violations.append(
+                        Violation(Kind.UNDECLARED, family.name, "exported but not declared in the contract")
+                    )
+                else:
+                    foreign += 1
+                continue
+            exported.add(spec.name)
+            violations.extend(_check_family(family, spec, observation.format))
+            if family.has_data and spec.name not in checked:
+                checked.append(spec.name)
+    for spec in contract:
+        if spec.name not in checked:
+            where = "never emitted" if spec.name in exported else "not exported at all"
+            violations.append(Violation(Kind.ABSENT, spec.name, f"declared but {where}", require_all))
+    origin = " + ".join(obs.origin for obs in sources) or "<nothing>"
+    return VerificationReport(origin, tuple(violations), tuple(checked), foreign)
+
+
+def _check_family(family: ObservedFamily, spec: MetricSpec, source_format: str) -> list[Violation]:
+    problems: list[Violation] = []
+    if family.type != spec.type.value:
+        problems.append(
+            Violation(Kind.TYPE, spec.name, f"exported as {family.type}, declared as {spec.type}")
+        )
+        return problems
+    problems.extend(_check_unit(family, spec, source_format))
+    samples = [s for s in family.samples if not s.name.endswith(_IGNORED_SAMPLE_SUFFIXES)]
+    problems.extend(_check_labels(samples, spec))
+    if spec.type is MetricType.HISTOGRAM:
+        problems.extend(_check_buckets(family, samples, spec))
+    return problems
+
+
+def _check_unit(family: ObservedFamily, spec: MetricSpec, source_format: str) -> list[Violation]:
+    if source_format == "otel":
+        expected = otel_unit(spec)
+        if family.unit != expected:
+            return [Violation(Kind.UNIT, spec.name, f"OTel unit {family.unit!r}, declared {expected!r}")]
+        return []
+    if family.unit and family.unit != spec.unit.value:
+        return [Violation(Kind.UNIT, spec.name, f"unit {family.unit!r}, declared {spec.unit.value!r}")]
+    return []
+
+
+def _check_labels(samples: list[Sample], spec: MetricSpec) -> list[Violation]:
+    problems: list[Violation] = []
+    declared = set(spec.label_names)
+    tolerated = {"pid"} if spec.type is MetricType.GAUGE and spec.multiprocess_mode in _PID_MODES else set()
+    reported: set[frozenset[str]] = set()
+    values: dict[str, set[str]] = defaultdict(set)
+    for sample in samples:
+        labels = {
+            k: v
+            for k, v in sample.labels
+            if not k.startswith(_EXPORTER_LABEL_PREFIXES) and k not in tolerated
+            and not (k == "le" and sample.name.endswith("_bucket"))
+        }
+        names = frozenset(labels)
+        if names != declared and names not in reported:
+            reported.add(names)
+            problems.append(
+                Violation(
+                    Kind.LABELS,
+                    spec.name,
+                    f"labels ({', '.join(sorted(names)) or 'none'}) differ from the declared "
+                    f"({', '.join(sorted(declared)) or 'none'})",
+                )
+            )
+        for key, value in labels.items():
+            values[key].add(value)
+    for label in spec.labels:
+        found = values.get(label.name, set()) - {OVERFLOW_VALUE}
+        if label.values is not None:
+            stray = sorted(found - set(label.values))
+            if stray:
+                problems.append(
+                    Violation(
+                        Kind.LABEL_VALUE,
+                        spec.name,
+                        f"label {label.name!r} has values {stray} outside the declared set "
+                        f"({', '.join(label.values)})",
+                    )
+                )
+        elif label.max_values is not None and len(found) > label.max_values:
+            problems.append(
+                Violation(
+                    Kind.CARDINALITY,
+                    spec.name,
+                    f"label {label.name!r} has {len(found)} distinct values, more than "
+                    f"max_values {label.max_values}",
+                )
+            )
+    return problems
+
+
+def _check_buckets(family: ObservedFamily, samples: list[Sample], spec: MetricSpec) -> list[Violation]:
+    declared = tuple(spec.buckets or ())
+    if family.buckets is not None:
+        found = family.buckets
+    else:
+        edges: set[float] = set()
+        for sample in samples:
+            if sample.name.endswith("_bucket"):
+                le = sample.label_map.get("le")
+                if le is not None:
+                    edges.add(float(le))
+        if not edges:
+            return []
+        found = tuple(sorted(e for e in edges if not math.isinf(e)))
+    if len(found) != len(declared) or any(
+        not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) for a, b in zip(found, declared, strict=False)
+    ):
+        return [
+            Violation(
+                Kind.BUCKETS,
+                spec.name,
+                f"buckets {_fmt(found)} differ from the declared {_fmt(declared)}",
+            )
+        ]
+    return []
+
+
+def _fmt(buckets: tuple[float, ...]) -> str:
+    return "[" + ", ".join(f"{b:g}" for b in buckets) + "]"
