@@ -5,7 +5,7 @@ only to compare them with the declaration.
 """
 
 from cadmetrics.contract.compose import load_contract, packaged_contract_path
-from cadmetrics.contract.lint import Finding, Severity, lint
+from cadmetrics.contract.lint import Finding, Severity
 from cadmetrics.contract.model import (
     OVERFLOW_VALUE,
     Contract,
@@ -28,7 +28,6 @@ __all__ = [
     "Severity",
     "Stability",
     "Unit",
-    "lint",
     "load_contract",
     "packaged_contract_path",
 ]

@@ -1,0 +1,46 @@
+"""Shared fixtures: the library contract and a writer for small contract files."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from cadmetrics.contract.compose import load_contract
+from cadmetrics.contract.model import Contract
+
+pytest_plugins = ["pytester"]
+
+ContractWriter = Callable[..., Path]
+
+
+@pytest.fixture(scope="session")
+def library_contract() -> Contract:
+    return load_contract()
+
+
+@pytest.fixture
+def write_contract(tmp_path: Path) -> ContractWriter:
+    """Write a contract file from YAML text; ``metrics`` text is indented under ``metrics:``."""
+
+    def write(
+        metrics: str,
+        name: str = "host.yaml",
+        namespace: str = "myhost",
+        version: str = "1.0.0",
+        extra: str = "",
+    ) -> Path:
+        body = textwrap.indent(textwrap.dedent(metrics).strip("\n"), "  ")
+        text = f"namespace: {namespace}\nversion: {version}\n{extra}metrics:\n{body}\n"
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+def host_contract(path: Path) -> Contract:
+    """Load ``path`` alone: no library contract, no plugins, no lint gate."""
+    return load_contract(path, library=False, entry_points=False, check=False)

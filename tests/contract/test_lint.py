@@ -1,0 +1,85 @@
+"""Every lint rule has a failing example, and the library's own contract passes them all."""
+
+from __future__ import annotations
+
+import pytest
+
+from cadmetrics.contract import lint as rules
+from cadmetrics.contract.compose import load_contract
+from cadmetrics.contract.lint import RULES, Rule, Severity, lint
+from cadmetrics.contract.model import Contract
+from cadmetrics.errors import ContractError
+from tests.conftest import ContractWriter, host_contract
+
+FAILING_EXAMPLES: list[tuple[Rule, str]] = [
+    (rules.NAME_FORMAT, "- {name: myhost_Bad_total, type: counter, help: h}"),
+    (rules.NAME_NAMESPACE, "- {name: other_requests_total, type: counter, help: h}"),
+    (rules.COUNTER_TOTAL, "- {name: myhost_requests, type: counter, help: h}"),
+    (rules.TOTAL_ONLY_COUNTERS, "- {name: myhost_queue_total, type: gauge, help: h}"),
+    (rules.UNIT_SUFFIX, "- {name: myhost_latency, type: histogram, unit: seconds, help: h}"),
+    (rules.UNIT_SUFFIX, "- {name: myhost_size_bytes, type: gauge, help: h}"),
+    (rules.UNIT_SUFFIX, "- {name: myhost_busy_total, type: counter, unit: seconds, help: h}"),
+    (rules.LABEL_NAME, "- {name: myhost_x_total, type: counter, help: h, labels: {2fa: {max_values: 2}}}"),
+    (rules.LABEL_RESERVED, "- {name: myhost_x_total, type: counter, help: h, labels: {le: {max_values: 2}}}"),
+    (rules.LABEL_RESERVED, "- {name: myhost_x_total, type: counter, help: h, labels: {instance: {max_values: 2}}}"),
+    (rules.LABEL_RESERVED, "- {name: myhost_x_total, type: counter, help: h, labels: {__name: {max_values: 2}}}"),
+    (rules.BUCKETS, "- {name: myhost_x, type: histogram, help: h, buckets: [1, 1, 2]}"),
+    (rules.BUCKETS, "- {name: myhost_x, type: histogram, help: h, buckets: [1, .inf]}"),
+    (rules.BUCKETS, "- {name: myhost_x, type: histogram, help: h, buckets: []}"),
+    (rules.BUCKETS_TYPE, "- {name: myhost_x, type: gauge, help: h, buckets: [1, 2]}"),
+    (rules.HELP, "- {name: myhost_x, type: gauge, help: '  '}"),
+    (rules.DUPLICATE, "- {name: myhost_x, type: gauge, help: h}\n- {name: myhost_x, type: gauge, help: h}"),
+    (rules.DEPRECATED, "- {name: myhost_x, type: gauge, help: h, stability: deprecated}"),
+    (rules.DEPRECATED, "- {name: myhost_x, type: gauge, help: h, stability: deprecated, replaced_by: myhost_y}"),
+    (rules.MULTIPROCESS, "- {name: myhost_x_total, type: counter, help: h, multiprocess_mode: max}"),
+    (rules.LABEL_VALUES, "- {name: myhost_x_total, type: counter, help: h, labels: {l: {values: ['', a]}}}"),
+    (rules.LABEL_VALUES, "- {name: myhost_x_total, type: counter, help: h, labels: {l: {values: [__overflow__]}}}"),
+]
+
+
+@pytest.mark.parametrize(("rule", "metrics"), FAILING_EXAMPLES, ids=lambda x: getattr(x, "name", ""))
+def test_each_rule_fails_its_example(write_contract: ContractWriter, rule: Rule, metrics: str) -> None:
+    path = write_contract(metrics)
+    findings = lint(host_contract(path))
+    assert [f.rule for f in findings] == [rule], [str(f) for f in findings]
+    finding = findings[0]
+    assert finding.location.path == str(path)
+    assert finding.location.line >= 4
+    assert str(finding).startswith(f"{path}:{finding.location.line}: {rule.id} {rule.name}:")
+
+
+def test_every_rule_has_a_failing_example() -> None:
+    assert {rule for rule, _ in FAILING_EXAMPLES} == set(RULES)
+    assert len({rule.id for rule in RULES}) == len(RULES)
+
+
+def test_a_clean_host_contract_has_no_findings(write_contract: ContractWriter) -> None:
+    path = write_contract(
+        """
+        - {name: myhost_requests_total, type: counter, help: h, labels: {route: {values: [a]}}}
+        - {name: myhost_busy_seconds_total, type: counter, unit: seconds, help: h}
+        - {name: myhost_queue_bytes, type: gauge, unit: bytes, help: h, multiprocess_mode: max}
+        - {name: myhost_hit_ratio, type: gauge, unit: ratio, help: h}
+        - {name: myhost_old, type: gauge, help: h, stability: deprecated, replaced_by: myhost_hit_ratio}
+        """
+    )
+    assert lint(host_contract(path)) == []
+
+
+def test_replaced_by_without_deprecation_is_only_a_warning(write_contract: ContractWriter) -> None:
+    path = write_contract(
+        "- {name: myhost_a, type: gauge, help: h, replaced_by: myhost_b}\n"
+        "- {name: myhost_b, type: gauge, help: h}"
+    )
+    [finding] = lint(host_contract(path))
+    assert finding.severity is Severity.WARNING
+
+
+def test_the_library_contract_is_lint_clean(library_contract: Contract) -> None:
+    assert lint(library_contract) == []
+
+
+def test_loading_with_check_refuses_a_contract_with_lint_errors(write_contract: ContractWriter) -> None:
+    path = write_contract("- {name: myhost_requests, type: counter, help: h}")
+    with pytest.raises(ContractError, match="CM003 counter-total"):
+        load_contract(path, entry_points=False)

@@ -1,0 +1,164 @@
+"""Verification catches each kind of disagreement, from exposition text and from OTel data."""
+
+from __future__ import annotations
+
+import pytest
+
+from cadmetrics.contract.model import Contract
+from cadmetrics.contract.observed import from_exposition, from_otel
+from cadmetrics.contract.verify import Kind, verify
+from cadmetrics.errors import InputError
+from tests.conftest import ContractWriter, host_contract
+
+pytest.importorskip("prometheus_client")
+
+HOST = """
+- name: myhost_requests_total
+  type: counter
+  help: Requests.
+  labels:
+    route: {values: [a, b]}
+- name: myhost_tenants
+  type: gauge
+  help: Tenants.
+  multiprocess_mode: all
+  labels:
+    tenant: {max_values: 2}
+- name: myhost_queue
+  type: gauge
+  help: Queue.
+  multiprocess_mode: max
+- name: myhost_latency_seconds
+  type: histogram
+  unit: seconds
+  help: Latency.
+  buckets: [0.1, 1]
+"""
+
+CLEAN = """\
+# TYPE myhost_requests_total counter
+myhost_requests_total{route="a"} 3
+myhost_requests_total{route="__overflow__"} 1
+# TYPE myhost_tenants gauge
+myhost_tenants{tenant="t1"} 1
+myhost_tenants{tenant="t2"} 1
+# TYPE myhost_queue gauge
+myhost_queue 4
+# TYPE myhost_latency_seconds histogram
+myhost_latency_seconds_bucket{le="0.1"} 1
+myhost_latency_seconds_bucket{le="1.0"} 2
+myhost_latency_seconds_bucket{le="+Inf"} 2
+myhost_latency_seconds_count 2
+myhost_latency_seconds_sum 0.6
+# TYPE process_cpu_seconds_total counter
+process_cpu_seconds_total 1.5
+"""
+
+
+@pytest.fixture
+def contract(write_contract: ContractWriter) -> Contract:
+    return host_contract(write_contract(HOST))
+
+
+def kinds(text: str, contract: Contract, require_all: bool = False) -> list[Kind]:
+    report = verify(from_exposition(text, "test"), contract, require_all=require_all)
+    return [v.kind for v in report.errors]
+
+
+def test_a_clean_exposition_passes_and_ignores_foreign_families(contract: Contract) -> None:
+    report = verify(from_exposition(CLEAN, "test"), contract, require_all=True)
+    assert report.ok, report.render()
+    assert report.foreign == 1
+    assert set(report.checked) == {spec.name for spec in contract}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "kind"),
+    [
+        ("# TYPE process_cpu", "# TYPE myhost_rogue_total counter\nmyhost_rogue_total 1\n# TYPE process_cpu", Kind.UNDECLARED),
+        ("# TYPE myhost_queue gauge", "# TYPE myhost_queue counter", Kind.TYPE),
+        ('myhost_requests_total{route="a"} 3', 'myhost_requests_total{route="a",extra="x"} 3', Kind.LABELS),
+        ("myhost_queue 4", 'myhost_queue{shard="1"} 4', Kind.LABELS),
+        ('myhost_requests_total{route="a"} 3', 'myhost_requests_total{route="c"} 3', Kind.LABEL_VALUE),
+        ('myhost_tenants{tenant="t2"} 1', 'myhost_tenants{tenant="t2"} 1\nmyhost_tenants{tenant="t3"} 1', Kind.CARDINALITY),
+        ('le="1.0"', 'le="2.0"', Kind.BUCKETS),
+    ],
+)
+def test_each_kind_of_violation_is_found(contract: Contract, old: str, new: str, kind: Kind) -> None:
+    assert old in CLEAN
+    found = kinds(CLEAN.replace(old, new, 1), contract)
+    assert found == [kind]
+
+
+def test_absent_metrics_are_warnings_unless_required(contract: Contract) -> None:
+    text = "# TYPE myhost_queue gauge\nmyhost_queue 4\n"
+    report = verify(from_exposition(text, "test"), contract)
+    assert report.ok
+    assert {v.metric for v in report.violations if v.kind is Kind.ABSENT} == {
+        "myhost_requests_total", "myhost_tenants", "myhost_latency_seconds"
+    }
+    assert kinds(text, contract, require_all=True) == [Kind.ABSENT] * 3
+
+
+def test_multiprocess_pid_label_is_tolerated_only_where_prometheus_client_adds_it(contract: Contract) -> None:
+    tenants = CLEAN.replace('tenant="t1"', 'tenant="t1",pid="41"')
+    assert kinds(tenants, contract) == []
+    queue = CLEAN.replace("myhost_queue 4", 'myhost_queue{pid="41"} 4')
+    assert kinds(queue, contract) == [Kind.LABELS]  # mode max aggregates; no pid expected
+
+
+def test_openmetrics_units_are_checked(contract: Contract) -> None:
+    text = (
+        "# TYPE myhost_latency_seconds histogram\n# UNIT myhost_latency_seconds seconds\n"
+        'myhost_latency_seconds_bucket{le="0.1"} 0\nmyhost_latency_seconds_bucket{le="1.0"} 0\n'
+        'myhost_latency_seconds_bucket{le="+Inf"} 0\nmyhost_latency_seconds_count 0\n'
+        "myhost_latency_seconds_sum 0\n# EOF\n"
+    )
+    assert kinds(text, contract) == []
+    # the OpenMetrics parser insists that a unit be the name's suffix, so a family whose
+    # unit disagrees with the contract is also a family the contract does not declare
+    wrong = text.replace("myhost_latency_seconds", "myhost_latency_bytes").replace("UNIT myhost_latency_bytes seconds", "UNIT myhost_latency_bytes bytes")
+    assert kinds(wrong, contract) == [Kind.UNDECLARED]
+
+
+def test_text_that_is_not_an_exposition_is_an_input_error(contract: Contract) -> None:
+    with pytest.raises(InputError, match="test: not valid Prometheus exposition text"):
+        from_exposition("this is {not metrics\n", "test")
+
+
+def test_otel_data_is_checked_for_names_units_attributes_and_bounds(contract: Contract) -> None:
+    pytest.importorskip("opentelemetry.sdk.metrics")
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("host")
+    meter.create_counter("myhost_requests").add(1, {"route": "a"})
+    meter.create_histogram("myhost_latency", unit="ms", explicit_bucket_boundaries_advisory=[100.0, 1000.0]).record(5, {})
+    meter.create_gauge("myhost_queue").set(1, {"shard": "x"})
+    meter.create_counter("myhost_rogue").add(1)
+    report = verify(from_otel(reader.get_metrics_data(), contract), contract)
+    found = {(v.kind, v.metric) for v in report.errors}
+    assert found == {
+        (Kind.UNIT, "myhost_latency_seconds"),  # the declared instrument name, in ms
+        (Kind.BUCKETS, "myhost_latency_seconds"),
+        (Kind.LABELS, "myhost_queue"),
+        (Kind.UNDECLARED, "myhost_rogue_total"),
+    }
+    assert "myhost_requests_total" in report.checked
+
+
+def test_otel_unit_and_bucket_mismatches_under_the_declared_name(contract: Contract) -> None:
+    pytest.importorskip("opentelemetry.sdk.metrics")
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("host")
+    meter.create_histogram("myhost_latency", unit="s", explicit_bucket_boundaries_advisory=[0.5]).record(0.2)
+    meter.create_gauge("myhost_queue", unit="By").set(1)
+    report = verify(from_otel(reader.get_metrics_data(), contract), contract)
+    assert {(v.kind, v.metric) for v in report.errors} == {
+        (Kind.BUCKETS, "myhost_latency_seconds"),
+        (Kind.UNIT, "myhost_queue"),
+    }
