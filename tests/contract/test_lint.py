@@ -34,6 +34,7 @@ FAILING_EXAMPLES: list[tuple[Rule, str]] = [
     (rules.MULTIPROCESS, "- {name: myhost_x_total, type: counter, help: h, multiprocess_mode: max}"),
     (rules.LABEL_VALUES, "- {name: myhost_x_total, type: counter, help: h, labels: {l: {values: ['', a]}}}"),
     (rules.LABEL_VALUES, "- {name: myhost_x_total, type: counter, help: h, labels: {l: {values: [__overflow__]}}}"),
+    (rules.NEGATIVE_BUCKETS, "- {name: myhost_x, type: histogram, help: h, buckets: [-1, 0, 1]}"),
 ]
 
 

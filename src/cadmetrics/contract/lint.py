@@ -78,6 +78,11 @@ DEPRECATED = Rule(
 )
 MULTIPROCESS = Rule("CM013", "multiprocess-mode", "only gauges declare a multiprocess_mode")
 LABEL_VALUES = Rule("CM014", "label-values", "closed label values are non-empty and not reserved")
+NEGATIVE_BUCKETS = Rule(
+    "CM015",
+    "negative-buckets",
+    "histograms observe non-negative values (OpenTelemetry drops negative ones)",
+)
 
 RULES = (
     NAME_FORMAT,
@@ -94,6 +99,7 @@ RULES = (
     DEPRECATED,
     MULTIPROCESS,
     LABEL_VALUES,
+    NEGATIVE_BUCKETS,
 )
 
 _METRIC_NAME = re.compile(r"[a-z_][a-z0-9_]*")
@@ -103,6 +109,9 @@ _RESERVED_PREFIXES = ("__", "otel_scope_")
 _UNIT_SUFFIXES = {unit.suffix: unit for unit in Unit if unit is not Unit.NONE}
 
 _Check = Callable[[MetricSpec], Iterator[tuple[Rule, str]]]
+
+#: Rules whose findings are advice rather than errors.
+_WARNING_RULES = frozenset({"CM015"})
 
 
 def _names(spec: MetricSpec) -> Iterator[tuple[Rule, str]]:
@@ -152,6 +161,11 @@ def _buckets(spec: MetricSpec) -> Iterator[tuple[Rule, str]]:
         yield BUCKETS, "buckets must be finite (+Inf is always added)"
     if any(b >= a for b, a in zip(spec.buckets, spec.buckets[1:], strict=False)):
         yield BUCKETS, f"buckets must be strictly increasing: {list(spec.buckets)}"
+    if spec.buckets and spec.buckets[0] < 0:
+        yield NEGATIVE_BUCKETS, (
+            "negative buckets: OpenTelemetry histograms drop negative observations; "
+            "observe a magnitude and put the sign in a label"
+        )
 
 
 def _help(spec: MetricSpec) -> Iterator[tuple[Rule, str]]:
@@ -174,7 +188,8 @@ def lint(contract: Contract) -> list[Finding]:
     for spec in contract:
         for check in _PER_METRIC:
             for rule, message in check(spec):
-                findings.append(Finding(rule, message, spec.location, spec.name))
+                severity = Severity.WARNING if rule.id in _WARNING_RULES else Severity.ERROR
+                findings.append(Finding(rule, message, spec.location, spec.name, severity))
         earlier = seen.setdefault(spec.name, spec)
         if earlier is not spec:
             findings.append(
