@@ -23,7 +23,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def test_lint_passes_the_library_and_fails_a_bad_host(capsys: pytest.CaptureFixture[str], write_contract: ContractWriter) -> None:
+def test_lint_passes_the_library_and_fails_a_bad_host(
+    capsys: pytest.CaptureFixture[str], write_contract: ContractWriter
+) -> None:
     code, out, _ = run(capsys, "contract", "lint")
     assert code == 0 and "0 finding(s)" in out
     bad = write_contract("- {name: myhost_requests, type: counter, help: h}")
@@ -34,7 +36,9 @@ def test_lint_passes_the_library_and_fails_a_bad_host(capsys: pytest.CaptureFixt
     assert code == 1 and '"rule": "CM003"' in out
 
 
-def test_lint_of_an_unreadable_contract_is_a_one_line_input_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_lint_of_an_unreadable_contract_is_a_one_line_input_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("namespace: x\nversion: 1.0.0\nmetrics: [\n")
     code, out, err = run(capsys, "contract", "lint", str(broken))
@@ -45,13 +49,15 @@ def test_lint_of_an_unreadable_contract_is_a_one_line_input_error(capsys: pytest
 def test_verify_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     pytest.importorskip("prometheus_client")
     good = tmp_path / "good.prom"
-    good.write_text('# TYPE cadmetrics_model_rollback_level gauge\ncadmetrics_model_rollback_level 0\n')
+    good.write_text("# TYPE cadmetrics_model_rollback_level gauge\ncadmetrics_model_rollback_level 0\n")
     code, out, _ = run(capsys, "contract", "verify", "--exposition", str(good))
     assert code == 0 and "PASS" in out
     code, out, _ = run(capsys, "contract", "verify", "--exposition", str(good), "--require-all")
     assert code == 1 and "absent" in out
     bad = tmp_path / "bad.prom"
-    bad.write_text('# TYPE cadmetrics_model_rollback_level counter\ncadmetrics_model_rollback_level_total 0\n')
+    bad.write_text(
+        "# TYPE cadmetrics_model_rollback_level counter\ncadmetrics_model_rollback_level_total 0\n"
+    )
     code, out, _ = run(capsys, "contract", "verify", "--exposition", str(bad), "--json")
     assert code == 1 and '"kind": "type"' in out
     code, _, err = run(capsys, "contract", "verify", "--exposition", str(tmp_path / "missing.prom"))
@@ -60,9 +66,14 @@ def test_verify_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     assert code == 2 and "cannot fetch" in err
 
 
-def test_diff_exits_1_on_breaking_changes(capsys: pytest.CaptureFixture[str], write_contract: ContractWriter) -> None:
+def test_diff_exits_1_on_breaking_changes(
+    capsys: pytest.CaptureFixture[str], write_contract: ContractWriter
+) -> None:
     old = write_contract("- {name: myhost_x, type: gauge, help: h}", name="old.yaml")
-    added = write_contract("- {name: myhost_x, type: gauge, help: h}\n- {name: myhost_y, type: gauge, help: h}", name="new.yaml")
+    added = write_contract(
+        "- {name: myhost_x, type: gauge, help: h}\n- {name: myhost_y, type: gauge, help: h}",
+        name="new.yaml",
+    )
     assert run(capsys, "contract", "diff", str(old), str(added))[0] == 0
     code, out, _ = run(capsys, "contract", "diff", str(added), str(old))
     assert code == 1 and "breaking   myhost_y: metric removed" in out
@@ -86,7 +97,9 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_demo_verifies_every_metric_through_both_backends() -> None:
     pytest.importorskip("prometheus_client")
     pytest.importorskip("opentelemetry.exporter.prometheus")
-    result = subprocess.run([sys.executable, "-m", "cadmetrics", "demo"], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "cadmetrics", "demo"], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert "# TYPE cadmetrics_model_opcode_blocked_total counter" in result.stdout
     assert result.stdout.count(": PASS (0 errors, 0 warnings") == 3

@@ -17,7 +17,18 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("hatchling")
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
         check=True,
         capture_output=True,
     )
@@ -47,7 +58,11 @@ def test_load_contract_works_from_the_installed_wheel(wheel: Path, tmp_path: Pat
         "print(cadmetrics.__file__); print(p()); print(len(cadmetrics.load_contract()))"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code, str(site)], capture_output=True, text=True, check=True, cwd=tmp_path
+        [sys.executable, "-c", code, str(site)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
     )
     module, contract_path, count = result.stdout.split()
     assert module.startswith(str(site))

@@ -71,10 +71,12 @@ def test_a_host_whose_tests_pass_but_whose_metrics_do_not_fails(host: pytest.Pyt
     result = host.runpytest_subprocess("--metrics-contract", "host.yaml")
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines([
-        "*cadmetrics contract violations*",
-        "test_rogue.py::test_legacy_code_registers_its_own_metric: undeclared myhost_legacy_total: *",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*cadmetrics contract violations*",
+            "test_rogue.py::test_legacy_code_registers_its_own_metric: undeclared myhost_legacy_total: *",
+        ]
+    )
 
 
 def test_require_all_fails_when_a_declared_metric_was_never_emitted(host: pytest.Pytester) -> None:
@@ -82,7 +84,9 @@ def test_require_all_fails_when_a_declared_metric_was_never_emitted(host: pytest
     result = host.runpytest_subprocess("--metrics-contract", "host.yaml", "--metrics-require-all")
     result.assert_outcomes(passed=3)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["absent cadmetrics_model_opcode_blocked_total: declared but no test emitted it"])
+    result.stdout.fnmatch_lines(
+        ["absent cadmetrics_model_opcode_blocked_total: declared but no test emitted it"]
+    )
 
 
 def test_the_contract_can_come_from_the_ini_file(host: pytest.Pytester) -> None:

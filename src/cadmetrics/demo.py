@@ -31,12 +31,12 @@ def run_demo(contract: Contract, out: TextIO) -> bool:
         registry = CollectorRegistry()
         targets.append(registry)
     if "otel" in backends:
-        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader
 
         from cadmetrics.telemetry.otel import meter_provider, prometheus_reader
 
         reader = InMemoryMetricReader()
-        readers = [reader]
+        readers: list[MetricReader] = [reader]
         exporter_registry = None
         if "prometheus" in backends:
             exporter_registry = CollectorRegistry()
@@ -61,6 +61,8 @@ def run_demo(contract: Contract, out: TextIO) -> bool:
     for report in reports:
         out.write(report.render() + "\n")
     verdict = all(report.ok for report in reports)
-    out.write(f"\nverdict: {'PASS' if verdict else 'FAIL'}: {len(reports)} sources checked "
-              f"against {len(contract)} declared metrics\n")
+    out.write(
+        f"\nverdict: {'PASS' if verdict else 'FAIL'}: {len(reports)} sources checked "
+        f"against {len(contract)} declared metrics\n"
+    )
     return verdict

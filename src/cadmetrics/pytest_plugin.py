@@ -72,7 +72,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="fail the run if a declared metric was never emitted through the telemetry fixture",
     )
-    parser.addini("metrics_contract", "host contract files added to the cadmetrics contract", type="paths", default=[])
+    parser.addini(
+        "metrics_contract",
+        "host contract files added to the cadmetrics contract",
+        type="paths",
+        default=[],
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -44,15 +44,21 @@ def test_a_collision_between_two_host_files_names_both(write_contract: ContractW
 def test_extends_pulls_in_parents_once_even_in_a_diamond(write_contract: ContractWriter) -> None:
     base = write_contract("- {name: base_x, type: gauge, help: h}", name="base.yaml", namespace="base")
     write_contract(
-        "- {name: left_x, type: gauge, help: h}", name="left.yaml", namespace="left",
+        "- {name: left_x, type: gauge, help: h}",
+        name="left.yaml",
+        namespace="left",
         extra="extends: [base.yaml]\n",
     )
     write_contract(
-        "- {name: right_x, type: gauge, help: h}", name="right.yaml", namespace="right",
+        "- {name: right_x, type: gauge, help: h}",
+        name="right.yaml",
+        namespace="right",
         extra="extends: [base.yaml]\n",
     )
     top = write_contract(
-        "- {name: top_x, type: gauge, help: h}", name="top.yaml", namespace="top",
+        "- {name: top_x, type: gauge, help: h}",
+        name="top.yaml",
+        namespace="top",
         extra="extends: [left.yaml, right.yaml]\n",
     )
     contract = load_contract(top, library=False, entry_points=False)
@@ -63,7 +69,11 @@ def test_extends_pulls_in_parents_once_even_in_a_diamond(write_contract: Contrac
 @pytest.fixture
 def installed_plugin(tmp_path: Path, write_contract: ContractWriter) -> Iterator[Path]:
     """A real installed distribution (dist-info on sys.path) declaring a contract entry point."""
-    contract = write_contract("- {name: plugin_jobs_total, type: counter, help: h}", name="plugin.yaml", namespace="plugin")
+    contract = write_contract(
+        "- {name: plugin_jobs_total, type: counter, help: h}",
+        name="plugin.yaml",
+        namespace="plugin",
+    )
     site = tmp_path / "site"
     (site / "cadplugin").mkdir(parents=True)
     (site / "cadplugin" / "__init__.py").write_text(f"CONTRACT = {str(contract)!r}\n")

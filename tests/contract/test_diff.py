@@ -29,12 +29,22 @@ BASE = """
         ("type: counter", "type: gauge", Impact.BREAKING, "type changed from counter to gauge"),
         ("unit: seconds", "unit: none", Impact.BREAKING, "unit changed from seconds to none"),
         ("buckets: [0.1, 1]", "buckets: [0.1, 1, 10]", Impact.BREAKING, "buckets changed"),
-        ("tenant: {max_values: 10}", "tenant: {max_values: 10}\n    zone: {max_values: 3}", Impact.BREAKING, "label 'zone' added"),
+        (
+            "tenant: {max_values: 10}",
+            "tenant: {max_values: 10}\n    zone: {max_values: 3}",
+            Impact.BREAKING,
+            "label 'zone' added",
+        ),
         ("    tenant: {max_values: 10}\n", "", Impact.BREAKING, "label 'tenant' removed"),
         ("values: [a, b]", "values: [a]", Impact.BREAKING, "values narrowed, removed ['b']"),
         ("values: [a, b]", "values: [a, b, c]", Impact.COMPATIBLE, "values added ['c']"),
         ("tenant: {max_values: 10}", "tenant: {values: [x]}", Impact.BREAKING, "open set closed"),
-        ("route: {values: [a, b]}", "route: {max_values: 5}", Impact.COMPATIBLE, "closed set opened"),
+        (
+            "route: {values: [a, b]}",
+            "route: {max_values: 5}",
+            Impact.COMPATIBLE,
+            "closed set opened",
+        ),
         ("max_values: 10", "max_values: 5", Impact.BREAKING, "max_values lowered"),
         ("max_values: 10", "max_values: 50", Impact.COMPATIBLE, "max_values raised"),
         ("help: Requests.", "help: Requests served.", Impact.COMPATIBLE, "help text changed"),
@@ -58,7 +68,9 @@ def test_an_added_metric_is_compatible_and_identical_contracts_have_no_changes(
     before = host_contract(write_contract(BASE, name="old.yaml"))
     assert diff_contracts(before, before).changes == ()
     after = host_contract(
-        write_contract(BASE + "- {name: myhost_new, type: gauge, help: h}\n", name="new.yaml", version="1.1.0")
+        write_contract(
+            BASE + "- {name: myhost_new, type: gauge, help: h}\n", name="new.yaml", version="1.1.0"
+        )
     )
     result = diff_contracts(before, after)
     assert [(c.impact, c.metric) for c in result.changes] == [(Impact.COMPATIBLE, "myhost_new")]
@@ -67,8 +79,12 @@ def test_an_added_metric_is_compatible_and_identical_contracts_have_no_changes(
 
 def test_a_breaking_change_without_a_major_bump_is_noted(write_contract: ContractWriter) -> None:
     before = host_contract(write_contract(BASE, name="old.yaml"))
-    same_major = host_contract(write_contract(BASE.replace("type: counter", "type: gauge"), name="new.yaml", version="1.1.0"))
+    same_major = host_contract(
+        write_contract(BASE.replace("type: counter", "type: gauge"), name="new.yaml", version="1.1.0")
+    )
     assert diff_contracts(before, same_major).needs_major_bump
     assert "need a new major version" in diff_contracts(before, same_major).render()
-    next_major = host_contract(write_contract(BASE.replace("type: counter", "type: gauge"), name="v2.yaml", version="2.0.0"))
+    next_major = host_contract(
+        write_contract(BASE.replace("type: counter", "type: gauge"), name="v2.yaml", version="2.0.0")
+    )
     assert not diff_contracts(before, next_major).needs_major_bump

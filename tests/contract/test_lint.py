@@ -19,21 +19,48 @@ FAILING_EXAMPLES: list[tuple[Rule, str]] = [
     (rules.UNIT_SUFFIX, "- {name: myhost_latency, type: histogram, unit: seconds, help: h}"),
     (rules.UNIT_SUFFIX, "- {name: myhost_size_bytes, type: gauge, help: h}"),
     (rules.UNIT_SUFFIX, "- {name: myhost_busy_total, type: counter, unit: seconds, help: h}"),
-    (rules.LABEL_NAME, "- {name: myhost_x_total, type: counter, help: h, labels: {2fa: {max_values: 2}}}"),
-    (rules.LABEL_RESERVED, "- {name: myhost_x_total, type: counter, help: h, labels: {le: {max_values: 2}}}"),
-    (rules.LABEL_RESERVED, "- {name: myhost_x_total, type: counter, help: h, labels: {instance: {max_values: 2}}}"),
-    (rules.LABEL_RESERVED, "- {name: myhost_x_total, type: counter, help: h, labels: {__name: {max_values: 2}}}"),
+    (
+        rules.LABEL_NAME,
+        "- {name: myhost_x_total, type: counter, help: h, labels: {2fa: {max_values: 2}}}",
+    ),
+    (
+        rules.LABEL_RESERVED,
+        "- {name: myhost_x_total, type: counter, help: h, labels: {le: {max_values: 2}}}",
+    ),
+    (
+        rules.LABEL_RESERVED,
+        "- {name: myhost_x_total, type: counter, help: h, labels: {instance: {max_values: 2}}}",
+    ),
+    (
+        rules.LABEL_RESERVED,
+        "- {name: myhost_x_total, type: counter, help: h, labels: {__name: {max_values: 2}}}",
+    ),
     (rules.BUCKETS, "- {name: myhost_x, type: histogram, help: h, buckets: [1, 1, 2]}"),
     (rules.BUCKETS, "- {name: myhost_x, type: histogram, help: h, buckets: [1, .inf]}"),
     (rules.BUCKETS, "- {name: myhost_x, type: histogram, help: h, buckets: []}"),
     (rules.BUCKETS_TYPE, "- {name: myhost_x, type: gauge, help: h, buckets: [1, 2]}"),
     (rules.HELP, "- {name: myhost_x, type: gauge, help: '  '}"),
-    (rules.DUPLICATE, "- {name: myhost_x, type: gauge, help: h}\n- {name: myhost_x, type: gauge, help: h}"),
+    (
+        rules.DUPLICATE,
+        "- {name: myhost_x, type: gauge, help: h}\n- {name: myhost_x, type: gauge, help: h}",
+    ),
     (rules.DEPRECATED, "- {name: myhost_x, type: gauge, help: h, stability: deprecated}"),
-    (rules.DEPRECATED, "- {name: myhost_x, type: gauge, help: h, stability: deprecated, replaced_by: myhost_y}"),
-    (rules.MULTIPROCESS, "- {name: myhost_x_total, type: counter, help: h, multiprocess_mode: max}"),
-    (rules.LABEL_VALUES, "- {name: myhost_x_total, type: counter, help: h, labels: {l: {values: ['', a]}}}"),
-    (rules.LABEL_VALUES, "- {name: myhost_x_total, type: counter, help: h, labels: {l: {values: [__overflow__]}}}"),
+    (
+        rules.DEPRECATED,
+        "- {name: myhost_x, type: gauge, help: h, stability: deprecated, replaced_by: myhost_y}",
+    ),
+    (
+        rules.MULTIPROCESS,
+        "- {name: myhost_x_total, type: counter, help: h, multiprocess_mode: max}",
+    ),
+    (
+        rules.LABEL_VALUES,
+        "- {name: myhost_x_total, type: counter, help: h, labels: {l: {values: ['', a]}}}",
+    ),
+    (
+        rules.LABEL_VALUES,
+        "- {name: myhost_x_total, type: counter, help: h, labels: {l: {values: [__overflow__]}}}",
+    ),
     (rules.NEGATIVE_BUCKETS, "- {name: myhost_x, type: histogram, help: h, buckets: [-1, 0, 1]}"),
 ]
 
@@ -80,7 +107,9 @@ def test_the_library_contract_is_lint_clean(library_contract: Contract) -> None:
     assert lint(library_contract) == []
 
 
-def test_loading_with_check_refuses_a_contract_with_lint_errors(write_contract: ContractWriter) -> None:
+def test_loading_with_check_refuses_a_contract_with_lint_errors(
+    write_contract: ContractWriter,
+) -> None:
     path = write_contract("- {name: myhost_requests, type: counter, help: h}")
     with pytest.raises(ContractError, match="CM003 counter-total"):
         load_contract(path, entry_points=False)

@@ -56,7 +56,11 @@ def test_the_packaged_contract_is_found_and_loads(library_contract: object) -> N
         ("namespace: A-b\nversion: 1.0.0\nmetrics: []\n", 1, "namespace-format"),
         ("namespace: a\nversion: 1.0.0\nmetric: []\n", 3, "unknown-key"),
         ("namespace: a\nversion: 1.0.0\nmetrics: {}\n", 3, "schema-type"),
-        ("namespace: a\nversion: 1.0.0\nmetrics:\n  - name: a_x\n    type: counter\n", 4, "required-key"),
+        (
+            "namespace: a\nversion: 1.0.0\nmetrics:\n  - name: a_x\n    type: counter\n",
+            4,
+            "required-key",
+        ),
         (
             "namespace: a\nversion: 1.0.0\nmetrics:\n  - name: a_x\n    type: summary\n    help: h\n",
             5,
@@ -116,7 +120,11 @@ def test_the_packaged_contract_is_found_and_loads(library_contract: object) -> N
             7,
             "enum-value",
         ),
-        ("namespace: a\nversion: 1.0.0\nextends: [missing.yaml]\nmetrics: []\n", 3, "extends-missing"),
+        (
+            "namespace: a\nversion: 1.0.0\nextends: [missing.yaml]\nmetrics: []\n",
+            3,
+            "extends-missing",
+        ),
     ],
 )
 def test_load_errors_name_file_line_and_rule(text: str, line: int, rule: str) -> None:

@@ -75,12 +75,28 @@ def test_a_clean_exposition_passes_and_ignores_foreign_families(contract: Contra
 @pytest.mark.parametrize(
     ("old", "new", "kind"),
     [
-        ("# TYPE process_cpu", "# TYPE myhost_rogue_total counter\nmyhost_rogue_total 1\n# TYPE process_cpu", Kind.UNDECLARED),
+        (
+            "# TYPE process_cpu",
+            "# TYPE myhost_rogue_total counter\nmyhost_rogue_total 1\n# TYPE process_cpu",
+            Kind.UNDECLARED,
+        ),
         ("# TYPE myhost_queue gauge", "# TYPE myhost_queue counter", Kind.TYPE),
-        ('myhost_requests_total{route="a"} 3', 'myhost_requests_total{route="a",extra="x"} 3', Kind.LABELS),
+        (
+            'myhost_requests_total{route="a"} 3',
+            'myhost_requests_total{route="a",extra="x"} 3',
+            Kind.LABELS,
+        ),
         ("myhost_queue 4", 'myhost_queue{shard="1"} 4', Kind.LABELS),
-        ('myhost_requests_total{route="a"} 3', 'myhost_requests_total{route="c"} 3', Kind.LABEL_VALUE),
-        ('myhost_tenants{tenant="t2"} 1', 'myhost_tenants{tenant="t2"} 1\nmyhost_tenants{tenant="t3"} 1', Kind.CARDINALITY),
+        (
+            'myhost_requests_total{route="a"} 3',
+            'myhost_requests_total{route="c"} 3',
+            Kind.LABEL_VALUE,
+        ),
+        (
+            'myhost_tenants{tenant="t2"} 1',
+            'myhost_tenants{tenant="t2"} 1\nmyhost_tenants{tenant="t3"} 1',
+            Kind.CARDINALITY,
+        ),
         ('le="1.0"', 'le="2.0"', Kind.BUCKETS),
     ],
 )
@@ -95,12 +111,16 @@ def test_absent_metrics_are_warnings_unless_required(contract: Contract) -> None
     report = verify(from_exposition(text, "test"), contract)
     assert report.ok
     assert {v.metric for v in report.violations if v.kind is Kind.ABSENT} == {
-        "myhost_requests_total", "myhost_tenants", "myhost_latency_seconds"
+        "myhost_requests_total",
+        "myhost_tenants",
+        "myhost_latency_seconds",
     }
     assert kinds(text, contract, require_all=True) == [Kind.ABSENT] * 3
 
 
-def test_multiprocess_pid_label_is_tolerated_only_where_prometheus_client_adds_it(contract: Contract) -> None:
+def test_multiprocess_pid_label_is_tolerated_only_where_prometheus_client_adds_it(
+    contract: Contract,
+) -> None:
     tenants = CLEAN.replace('tenant="t1"', 'tenant="t1",pid="41"')
     assert kinds(tenants, contract) == []
     queue = CLEAN.replace("myhost_queue 4", 'myhost_queue{pid="41"} 4')
@@ -117,7 +137,9 @@ def test_openmetrics_units_are_checked(contract: Contract) -> None:
     assert kinds(text, contract) == []
     # the OpenMetrics parser insists that a unit be the name's suffix, so a family whose
     # unit disagrees with the contract is also a family the contract does not declare
-    wrong = text.replace("myhost_latency_seconds", "myhost_latency_bytes").replace("UNIT myhost_latency_bytes seconds", "UNIT myhost_latency_bytes bytes")
+    wrong = text.replace("myhost_latency_seconds", "myhost_latency_bytes").replace(
+        "UNIT myhost_latency_bytes seconds", "UNIT myhost_latency_bytes bytes"
+    )
     assert kinds(wrong, contract) == [Kind.UNDECLARED]
 
 
@@ -134,7 +156,9 @@ def test_otel_data_is_checked_for_names_units_attributes_and_bounds(contract: Co
     reader = InMemoryMetricReader()
     meter = MeterProvider(metric_readers=[reader]).get_meter("host")
     meter.create_counter("myhost_requests").add(1, {"route": "a"})
-    meter.create_histogram("myhost_latency", unit="ms", explicit_bucket_boundaries_advisory=[100.0, 1000.0]).record(5, {})
+    meter.create_histogram(
+        "myhost_latency", unit="ms", explicit_bucket_boundaries_advisory=[100.0, 1000.0]
+    ).record(5, {})
     meter.create_gauge("myhost_queue").set(1, {"shard": "x"})
     meter.create_counter("myhost_rogue").add(1)
     report = verify(from_otel(reader.get_metrics_data(), contract), contract)

@@ -31,7 +31,9 @@ CHILD = textwrap.dedent(
 )
 
 
-def test_processes_are_summed_and_verified(tmp_path: Path, write_contract: ContractWriter, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_processes_are_summed_and_verified(
+    tmp_path: Path, write_contract: ContractWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
     host = write_contract("- {name: myhost_workers, type: gauge, help: h, multiprocess_mode: all}")
     directory = tmp_path / "multiproc"
     directory.mkdir()

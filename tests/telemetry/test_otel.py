@@ -3,6 +3,8 @@ contract's names, with the contract's units, attributes and bucket boundaries.""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from cadmetrics.contract.model import Contract, MetricType
@@ -14,11 +16,11 @@ from cadmetrics.telemetry.exercise import exercise
 
 pytest.importorskip("opentelemetry.sdk.metrics")
 pytest.importorskip("opentelemetry.exporter.prometheus")
-from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
-from prometheus_client import CollectorRegistry  # noqa: E402
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from prometheus_client import CollectorRegistry
 
-from cadmetrics.telemetry.otel import meter_provider, prometheus_reader  # noqa: E402
+from cadmetrics.telemetry.otel import meter_provider, prometheus_reader
 
 
 def series(registry: CollectorRegistry) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
@@ -32,11 +34,15 @@ def series(registry: CollectorRegistry) -> set[tuple[str, tuple[tuple[str, str],
 
 
 @pytest.mark.parametrize("with_views", [True, False], ids=["views", "advisory-only"])
-def test_names_round_trip_through_the_prometheus_exporter(library_contract: Contract, with_views: bool) -> None:
+def test_names_round_trip_through_the_prometheus_exporter(
+    library_contract: Contract, with_views: bool
+) -> None:
     exporter_registry = CollectorRegistry()
     reader = InMemoryMetricReader()
     readers = [reader, prometheus_reader(exporter_registry)]
-    provider = meter_provider(library_contract, readers) if with_views else MeterProvider(metric_readers=readers)
+    provider = (
+        meter_provider(library_contract, readers) if with_views else MeterProvider(metric_readers=readers)
+    )
     direct_registry = CollectorRegistry()
     exercise(Telemetry(library_contract, [provider, direct_registry], strict=True))
 
@@ -47,16 +53,19 @@ def test_names_round_trip_through_the_prometheus_exporter(library_contract: Cont
     report = verify(from_registry(exporter_registry, "exporter"), library_contract, require_all=True)
     assert report.ok, report.render()
 
-    otel_report = verify(from_otel(reader.get_metrics_data(), library_contract), library_contract, require_all=True)
+    otel_report = verify(
+        from_otel(reader.get_metrics_data(), library_contract), library_contract, require_all=True
+    )
     assert otel_report.ok, otel_report.render()
 
 
 def test_otel_data_carries_the_contract_units_and_bounds(library_contract: Contract) -> None:
     reader = InMemoryMetricReader()
     exercise(Telemetry(library_contract, [meter_provider(library_contract, [reader])]))
-    metrics = {
+    data: Any = reader.get_metrics_data()
+    metrics: dict[str, Any] = {
         metric.name: metric
-        for rm in reader.get_metrics_data().resource_metrics
+        for rm in data.resource_metrics
         for sm in rm.scope_metrics
         for metric in sm.metrics
     }

@@ -31,16 +31,20 @@ def registry() -> CollectorRegistry:
 
 def test_unknown_names_and_wrong_types_fail_when_asked_for(library_contract: Contract) -> None:
     tel = Telemetry(library_contract)
-    with pytest.raises(ContractError, match="not declared.*did you mean cadmetrics_model_opcode_blocked_total"):
+    with pytest.raises(
+        ContractError, match=r"not declared.*did you mean cadmetrics_model_opcode_blocked_total"
+    ):
         tel.counter("cadmetrics_model_opcode_block_total")
-    with pytest.raises(ContractError, match="declared as a counter .*metrics.yaml:\\d+.*not a gauge"):
+    with pytest.raises(ContractError, match=r"declared as a counter .*metrics.yaml:\\d+.*not a gauge"):
         tel.gauge(BLOCKED)
     assert tel.counter(BLOCKED) is tel.counter(BLOCKED)
     with pytest.raises(ContractError, match="not a histogram"):
         tel.histogram(BLOCKED)
 
 
-def test_counter_gauge_and_histogram_reach_the_registry(library_contract: Contract, registry: CollectorRegistry) -> None:
+def test_counter_gauge_and_histogram_reach_the_registry(
+    library_contract: Contract, registry: CollectorRegistry
+) -> None:
     tel = Telemetry(library_contract, [registry])
     blocked = tel.counter(BLOCKED)
     blocked.inc(reason="dangerous_global", mode="blocklist")
@@ -60,16 +64,24 @@ def test_counter_gauge_and_histogram_reach_the_registry(library_contract: Contra
     with search.time(method="ann"):
         pass
     assert sample(registry, "cadmetrics_vector_search_duration_seconds_count", method="exact") == 1
-    assert sample(registry, "cadmetrics_vector_search_duration_seconds_bucket", method="exact", le="0.005") == 1
+    assert (
+        sample(registry, "cadmetrics_vector_search_duration_seconds_bucket", method="exact", le="0.005") == 1
+    )
     assert sample(registry, "cadmetrics_vector_search_duration_seconds_count", method="ann") == 1
 
 
 @pytest.mark.parametrize(
     ("labels", "problem"),
     [
-        ({"reason": "bogus", "mode": "blocklist"}, "label 'reason' value 'bogus' is not admitted: one of dangerous_global"),
+        (
+            {"reason": "bogus", "mode": "blocklist"},
+            "label 'reason' value 'bogus' is not admitted: one of dangerous_global",
+        ),
         ({"reason": "dangerous_global"}, r"labels must be exactly \(reason, mode\): missing mode"),
-        ({"reason": "dangerous_global", "mode": "blocklist", "user": "x"}, r"labels must be exactly \(reason, mode\): unexpected user"),
+        (
+            {"reason": "dangerous_global", "mode": "blocklist", "user": "x"},
+            r"labels must be exactly \(reason, mode\): unexpected user",
+        ),
     ],
 )
 def test_strict_mode_raises_on_labels_the_contract_does_not_admit(
@@ -81,8 +93,12 @@ def test_strict_mode_raises_on_labels_the_contract_does_not_admit(
     assert sample(registry, OVERFLOW_METRIC, metric=BLOCKED, label="reason") is None
 
 
-def test_strict_mode_raises_past_max_values(write_contract: ContractWriter, registry: CollectorRegistry) -> None:
-    contract = host_contract(write_contract("- {name: myhost_x_total, type: counter, help: h, labels: {user: {max_values: 2}}}"))
+def test_strict_mode_raises_past_max_values(
+    write_contract: ContractWriter, registry: CollectorRegistry
+) -> None:
+    contract = host_contract(
+        write_contract("- {name: myhost_x_total, type: counter, help: h, labels: {user: {max_values: 2}}}")
+    )
     counter = Telemetry(contract, [registry], strict=True).counter("myhost_x_total")
     counter.inc(user="a")
     counter.inc(user="b")
@@ -108,11 +124,15 @@ def test_production_mode_replaces_and_counts_what_the_contract_does_not_admit(
     assert sample(registry, BLOCKED, reason="bogus", mode="blocklist") is None
 
 
-def test_open_labels_overflow_past_max_values(write_contract: ContractWriter, registry: CollectorRegistry) -> None:
-    contract = host_contract(write_contract(
-        f"- {{name: myhost_x_total, type: counter, help: h, labels: {{user: {{max_values: 2}}}}}}\n"
-        f"- {{name: {OVERFLOW_METRIC.replace('cadmetrics', 'myhost')}, type: counter, help: h}}"
-    ))
+def test_open_labels_overflow_past_max_values(
+    write_contract: ContractWriter, registry: CollectorRegistry
+) -> None:
+    contract = host_contract(
+        write_contract(
+            f"- {{name: myhost_x_total, type: counter, help: h, labels: {{user: {{max_values: 2}}}}}}\n"
+            f"- {{name: {OVERFLOW_METRIC.replace('cadmetrics', 'myhost')}, type: counter, help: h}}"
+        )
+    )
     counter = Telemetry(contract, [registry]).counter("myhost_x_total")
     for user in ("a", "b", "c", "d", "a"):
         counter.inc(user=user)
@@ -121,7 +141,9 @@ def test_open_labels_overflow_past_max_values(write_contract: ContractWriter, re
     assert sample(registry, "myhost_x_total", user="c") is None
 
 
-def test_label_values_are_strings_like_prometheus_client_makes_them(library_contract: Contract, registry: CollectorRegistry) -> None:
+def test_label_values_are_strings_like_prometheus_client_makes_them(
+    library_contract: Contract, registry: CollectorRegistry
+) -> None:
     tel = Telemetry(library_contract, [registry], strict=True)
     tel.histogram(DRIFT).observe(0.1, feature_group=7, statistic="psi")
     assert sample(registry, f"{DRIFT}_count", feature_group="7", statistic="psi") == 1
@@ -129,7 +151,9 @@ def test_label_values_are_strings_like_prometheus_client_makes_them(library_cont
         tel.histogram(DRIFT).observe(0.1, feature_group=["unhashable"], statistic="bogus")
 
 
-def test_validated_label_sets_are_cached_per_keyword_order(library_contract: Contract, registry: CollectorRegistry) -> None:
+def test_validated_label_sets_are_cached_per_keyword_order(
+    library_contract: Contract, registry: CollectorRegistry
+) -> None:
     blocked = Telemetry(library_contract, [registry]).counter(BLOCKED)
     first = blocked.labels(reason="malformed", mode="allowlist")
     assert blocked.labels(reason="malformed", mode="allowlist") is first
@@ -176,14 +200,18 @@ def test_strict_mode_without_backends_still_validates(library_contract: Contract
         tel.counter(BLOCKED).inc(reason="bogus", mode="blocklist")
 
 
-def test_strict_default_comes_from_the_environment(library_contract: Contract, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_strict_default_comes_from_the_environment(
+    library_contract: Contract, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CADMETRICS_TELEMETRY_STRICT", "1")
     assert Telemetry(library_contract).strict
     monkeypatch.setenv("CADMETRICS_TELEMETRY_STRICT", "0")
     assert not Telemetry(library_contract).strict
 
 
-def test_two_telemetries_on_one_registry_fail_clearly(library_contract: Contract, registry: CollectorRegistry) -> None:
+def test_two_telemetries_on_one_registry_fail_clearly(
+    library_contract: Contract, registry: CollectorRegistry
+) -> None:
     Telemetry(library_contract, [registry])
     with pytest.raises(TelemetryError, match="give each Telemetry its own CollectorRegistry"):
         Telemetry(library_contract, [registry])
@@ -196,7 +224,9 @@ def test_unknown_backends_are_refused(library_contract: Contract) -> None:
         Telemetry(library_contract, [42])
 
 
-def test_the_default_registry_is_used_for_the_prometheus_name(write_contract: ContractWriter) -> None:
+def test_the_default_registry_is_used_for_the_prometheus_name(
+    write_contract: ContractWriter,
+) -> None:
     contract = host_contract(write_contract("- {name: myhost_default_registry_probe, type: gauge, help: h}"))
     tel = Telemetry(contract, ["prometheus"])
     try:

@@ -27,7 +27,10 @@ PathLike = str | os.PathLike[str]
 def packaged_contract_path() -> Path:
     """The library's own ``metrics.yaml``: package data in a wheel, ``contracts/`` in a checkout."""
     here = Path(__file__).resolve().parent.parent
-    for candidate in (here / "_contracts" / "metrics.yaml", here.parents[1] / "contracts" / "metrics.yaml"):
+    for candidate in (
+        here / "_contracts" / "metrics.yaml",
+        here.parents[1] / "contracts" / "metrics.yaml",
+    ):
         if candidate.is_file():
             return candidate
     raise ContractError(
@@ -101,9 +104,7 @@ def entry_point_paths() -> list[Path]:
         items = target if isinstance(target, list | tuple) else [target]
         for item in items:
             if not isinstance(item, str | os.PathLike):
-                raise ContractLoadError(
-                    where, 0, "entry-point", f"must give a contract path, not {item!r}"
-                )
+                raise ContractLoadError(where, 0, "entry-point", f"must give a contract path, not {item!r}")
             paths.append(Path(item))
     return paths
 

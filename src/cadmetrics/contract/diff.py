@@ -53,9 +53,7 @@ class ContractDiff:
         ]
         lines.extend(f"  {change}" for change in self.changes)
         if self.needs_major_bump:
-            lines.append(
-                f"  note: breaking changes need a new major version (still {self.new_version})"
-            )
+            lines.append(f"  note: breaking changes need a new major version (still {self.new_version})")
         return "\n".join(lines)
 
     def to_json(self) -> str:
@@ -112,7 +110,9 @@ def _metric_changes(old: MetricSpec, new: MetricSpec) -> list[Change]:
         if label.name not in new_labels:
             breaking(f"label {label.name!r} removed")
         else:
-            out.extend(Change(impact, name, what) for impact, what in _label_changes(label, new_labels[label.name]))
+            out.extend(
+                Change(impact, name, what) for impact, what in _label_changes(label, new_labels[label.name])
+            )
     for label in new.labels:
         if label.name not in old_labels:
             breaking(f"label {label.name!r} added")
@@ -141,7 +141,17 @@ def _label_changes(old: LabelSpec, new: LabelSpec) -> list[tuple[Impact, str]]:
     if old.values is not None and new.values is None:
         return [(Impact.COMPATIBLE, f"{where}: closed set opened (max_values {new.max_values})")]
     if (new.max_values or 0) < (old.max_values or 0):
-        return [(Impact.BREAKING, f"{where}: max_values lowered from {old.max_values} to {new.max_values}")]
+        return [
+            (
+                Impact.BREAKING,
+                f"{where}: max_values lowered from {old.max_values} to {new.max_values}",
+            )
+        ]
     if new.max_values != old.max_values:
-        return [(Impact.COMPATIBLE, f"{where}: max_values raised from {old.max_values} to {new.max_values}")]
+        return [
+            (
+                Impact.COMPATIBLE,
+                f"{where}: max_values raised from {old.max_values} to {new.max_values}",
+            )
+        ]
     return []

@@ -33,7 +33,9 @@ def render_markdown(contract: Contract) -> str:
     for component, specs in groups.items():
         for spec in specs:
             labels = ", ".join(f"`{n}`" for n in spec.label_names) or "none"
-            lines.append(f"| [`{spec.name}`](#{spec.name}) | {spec.type} | {spec.unit} | {labels} | {component} |")
+            lines.append(
+                f"| [`{spec.name}`](#{spec.name}) | {spec.type} | {spec.unit} | {labels} | {component} |"
+            )
     lines.append("")
     for component, specs in groups.items():
         lines.append(f"## {component}")

@@ -67,15 +67,15 @@ TOTAL_ONLY_COUNTERS = Rule("CM004", "total-only-counters", "only counter names e
 UNIT_SUFFIX = Rule("CM005", "unit-suffix", "a unit implies its suffix, and a suffix its unit")
 LABEL_NAME = Rule("CM006", "label-name", "label names match [a-zA-Z_][a-zA-Z0-9_]*")
 LABEL_RESERVED = Rule(
-    "CM007", "label-reserved", "label names are not le, quantile, job, instance, __* or otel_scope_*"
+    "CM007",
+    "label-reserved",
+    "label names are not le, quantile, job, instance, __* or otel_scope_*",
 )
 BUCKETS = Rule("CM008", "buckets", "buckets are non-empty, finite and strictly increasing")
 BUCKETS_TYPE = Rule("CM009", "buckets-type", "only histograms declare buckets")
 HELP = Rule("CM010", "help", "every metric has a non-empty help text")
 DUPLICATE = Rule("CM011", "duplicate-name", "no two metrics share a name")
-DEPRECATED = Rule(
-    "CM012", "deprecated-replacement", "deprecated metrics name an existing replacement"
-)
+DEPRECATED = Rule("CM012", "deprecated-replacement", "deprecated metrics name an existing replacement")
 MULTIPROCESS = Rule("CM013", "multiprocess-mode", "only gauges declare a multiprocess_mode")
 LABEL_VALUES = Rule("CM014", "label-values", "closed label values are non-empty and not reserved")
 NEGATIVE_BUCKETS = Rule(
@@ -133,7 +133,10 @@ def _unit(spec: MetricSpec) -> Iterator[tuple[Rule, str]]:
         yield UNIT_SUFFIX, f"unit {spec.unit} needs the name to end in {spec.unit.suffix}{where}"
     for suffix, unit in _UNIT_SUFFIXES.items():
         if stem.endswith(suffix) and spec.unit is not unit:
-            yield UNIT_SUFFIX, f"the name ends in {suffix} but declares unit {spec.unit}, not {unit}"
+            yield (
+                UNIT_SUFFIX,
+                f"the name ends in {suffix} but declares unit {spec.unit}, not {unit}",
+            )
 
 
 def _labels(spec: MetricSpec) -> Iterator[tuple[Rule, str]]:
@@ -146,7 +149,10 @@ def _labels(spec: MetricSpec) -> Iterator[tuple[Rule, str]]:
             if not value:
                 yield LABEL_VALUES, f"label {label.name!r} lists an empty value"
             if value == OVERFLOW_VALUE:
-                yield LABEL_VALUES, f"label {label.name!r}: {OVERFLOW_VALUE!r} is reserved for overflow"
+                yield (
+                    LABEL_VALUES,
+                    f"label {label.name!r}: {OVERFLOW_VALUE!r} is reserved for overflow",
+                )
 
 
 def _buckets(spec: MetricSpec) -> Iterator[tuple[Rule, str]]:
@@ -162,9 +168,12 @@ def _buckets(spec: MetricSpec) -> Iterator[tuple[Rule, str]]:
     if any(b >= a for b, a in zip(spec.buckets, spec.buckets[1:], strict=False)):
         yield BUCKETS, f"buckets must be strictly increasing: {list(spec.buckets)}"
     if spec.buckets and spec.buckets[0] < 0:
-        yield NEGATIVE_BUCKETS, (
-            "negative buckets: OpenTelemetry histograms drop negative observations; "
-            "observe a magnitude and put the sign in a label"
+        yield (
+            NEGATIVE_BUCKETS,
+            (
+                "negative buckets: OpenTelemetry histograms drop negative observations; "
+                "observe a magnitude and put the sign in a label"
+            ),
         )
 
 

@@ -123,7 +123,9 @@ class _Reader:
         version = self.string(self.required(fields, root, "version", "the contract"), "version")
         if not _SEMVER.fullmatch(version):
             self.fail(
-                fields["version"], "semver", f"version {version!r} is not a semantic version (1.2.3)"
+                fields["version"],
+                "semver",
+                f"version {version!r} is not a semantic version (1.2.3)",
             )
         extends = self.extends(fields.get("extends"))
         metrics_node = self.required(fields, root, "metrics", "the contract")
@@ -164,8 +166,7 @@ class _Reader:
             self.fail(
                 fields["multiprocess_mode"],
                 "enum-value",
-                f"{what}: multiprocess_mode {mode!r} is not one of "
-                + ", ".join(sorted(MULTIPROCESS_MODES)),
+                f"{what}: multiprocess_mode {mode!r} is not one of " + ", ".join(sorted(MULTIPROCESS_MODES)),
             )
         labels_node = fields.get("labels")
         labels = () if labels_node is None else self.labels(labels_node, what)
@@ -257,16 +258,12 @@ class _Reader:
             fields[key_node.value] = value_node
         return fields
 
-    def required(
-        self, fields: dict[str, yaml.Node], parent: yaml.Node, key: str, what: str
-    ) -> yaml.Node:
+    def required(self, fields: dict[str, yaml.Node], parent: yaml.Node, key: str, what: str) -> yaml.Node:
         if key not in fields:
             self.fail(parent, "required-key", f"{what} lacks the required key {key!r}")
         return fields[key]
 
-    def optional(
-        self, fields: dict[str, yaml.Node], key: str, read: Callable[[yaml.Node], _T]
-    ) -> _T | None:
+    def optional(self, fields: dict[str, yaml.Node], key: str, read: Callable[[yaml.Node], _T]) -> _T | None:
         node = fields.get(key)
         return None if node is None or _is_null(node) else read(node)
 

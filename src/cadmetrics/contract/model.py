@@ -190,8 +190,7 @@ class Contract:
             raise ContractError(f"metric {name!r} is not declared in the contract{hint}")
         if type is not None and spec.type is not type:
             raise ContractError(
-                f"metric {name!r} is declared as a {spec.type} ({spec.location}), "
-                f"not a {type}"
+                f"metric {name!r} is declared as a {spec.type} ({spec.location}), not a {type}"
             )
         return spec
 

@@ -117,7 +117,8 @@ def from_exposition(text: str, origin: str = "<exposition>") -> Observation:
             "reading exposition text needs prometheus_client: pip install 'cadmetrics[prometheus]'"
         ) from exc
     try:
-        return from_prometheus_metrics(list(text_string_to_metric_families(text)), origin)
+        families = list(text_string_to_metric_families(text))  # type: ignore[no-untyped-call]
+        return from_prometheus_metrics(families, origin)
     except ValueError as exc:
         raise InputError(f"{origin}: not valid Prometheus exposition text: {exc}") from exc
 
@@ -158,7 +159,9 @@ def _otel_family(metric: Any, by_otel_name: Mapping[str, Any]) -> ObservedFamily
     else:
         exported_type = kind.lower()
     spec = by_otel_name.get(metric.name)
-    name = spec.name if spec is not None else prometheus_name_for_otel(metric.name, metric.unit or "", monotonic)
+    name = (
+        spec.name if spec is not None else prometheus_name_for_otel(metric.name, metric.unit or "", monotonic)
+    )
     samples: list[Sample] = []
     bounds: tuple[float, ...] | None = None
     for point in data.data_points:

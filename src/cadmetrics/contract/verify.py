@@ -117,7 +117,11 @@ def verify_all(
             if spec is None:
                 if contract.owns(family.name):
                     violations.append(
-                        Violation(Kind.UNDECLARED, family.name, "exported but not declared in the contract")
+                        Violation(
+                            Kind.UNDECLARED,
+                            family.name,
+                            "exported but not declared in the contract",
+                        )
                     )
                 else:
                     foreign += 1
@@ -170,7 +174,8 @@ def _check_labels(samples: list[Sample], spec: MetricSpec) -> list[Violation]:
         labels = {
             k: v
             for k, v in sample.labels
-            if not k.startswith(_EXPORTER_LABEL_PREFIXES) and k not in tolerated
+            if not k.startswith(_EXPORTER_LABEL_PREFIXES)
+            and k not in tolerated
             and not (k == "le" and sample.name.endswith("_bucket"))
         }
         names = frozenset(labels)

@@ -40,7 +40,11 @@ BackendSpec = str | Backend | Any  # a name, a Backend, a CollectorRegistry or a
 _I = TypeVar("_I", bound=Instrument)
 
 _REAL = {MetricType.COUNTER: Counter, MetricType.GAUGE: Gauge, MetricType.HISTOGRAM: Histogram}
-_NOOP = {MetricType.COUNTER: NoopCounter, MetricType.GAUGE: NoopGauge, MetricType.HISTOGRAM: NoopHistogram}
+_NOOP = {
+    MetricType.COUNTER: NoopCounter,
+    MetricType.GAUGE: NoopGauge,
+    MetricType.HISTOGRAM: NoopHistogram,
+}
 
 
 class Telemetry:
@@ -65,9 +69,7 @@ class Telemetry:
             strict = os.environ.get(STRICT_ENV, "").lower() in ("1", "true", "yes")
         self.strict = strict
         self.backends: tuple[Backend, ...] = tuple(
-            backend
-            for item in backends
-            if (backend := resolve_backend(item, self.contract)) is not None
+            backend for item in backends if (backend := resolve_backend(item, self.contract)) is not None
         )
         self._lock = threading.Lock()
         # Every declared metric is created in every backend now: registration conflicts show
@@ -168,11 +170,13 @@ def resolve_backend(item: BackendSpec, contract: Contract) -> Backend | None:
 def available_backends() -> Sequence[str]:
     """The backend names whose packages are installed here."""
     names = []
-    for name, module in (("prometheus", "prometheus_client"), ("otel", "opentelemetry.sdk.metrics")):
+    for name, module in (
+        ("prometheus", "prometheus_client"),
+        ("otel", "opentelemetry.sdk.metrics"),
+    ):
         try:
             __import__(module)
         except ImportError:
             continue
         names.append(name)
     return names
-

@@ -30,9 +30,7 @@ class LabelAdmission:
         self._allowed = {
             label.name: frozenset(label.values) for label in spec.labels if label.values is not None
         }
-        self._seen: dict[str, set[str]] = {
-            label.name: set() for label in spec.labels if label.values is None
-        }
+        self._seen: dict[str, set[str]] = {label.name: set() for label in spec.labels if label.values is None}
         self._lock = threading.Lock()
 
     def admit(self, labels: Mapping[str, object]) -> tuple[tuple[str, ...], bool]:

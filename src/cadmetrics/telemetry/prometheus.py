@@ -57,7 +57,7 @@ class PrometheusBackend:
             if spec.type is MetricType.COUNTER:
                 metric: Any = prometheus_client.Counter(**common)
             elif spec.type is MetricType.GAUGE:
-                mode = spec.multiprocess_mode or "all"
+                mode: Any = spec.multiprocess_mode or "all"  # checked against the modes on load
                 metric = prometheus_client.Gauge(multiprocess_mode=mode, **common)
             else:
                 metric = prometheus_client.Histogram(buckets=spec.buckets or (), **common)
@@ -80,5 +80,5 @@ def multiprocess_registry() -> CollectorRegistry:
     from prometheus_client import multiprocess
 
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return registry
