@@ -35,7 +35,7 @@ def test_unknown_names_and_wrong_types_fail_when_asked_for(library_contract: Con
         ContractError, match=r"not declared.*did you mean cadmetrics_model_opcode_blocked_total"
     ):
         tel.counter("cadmetrics_model_opcode_block_total")
-    with pytest.raises(ContractError, match=r"declared as a counter .*metrics.yaml:\\d+.*not a gauge"):
+    with pytest.raises(ContractError, match=r"declared as a counter .*metrics.yaml:\d+.*not a gauge"):
         tel.gauge(BLOCKED)
     assert tel.counter(BLOCKED) is tel.counter(BLOCKED)
     with pytest.raises(ContractError, match="not a histogram"):
