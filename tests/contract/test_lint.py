@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cadmetrics.contract import lint as rules
@@ -113,3 +115,15 @@ def test_loading_with_check_refuses_a_contract_with_lint_errors(
     path = write_contract("- {name: myhost_requests, type: counter, help: h}")
     with pytest.raises(ContractError, match="CM003 counter-total"):
         load_contract(path, entry_points=False)
+
+
+def test_the_documented_example_is_valid_and_every_rule_is_documented(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "contract.md").read_text(encoding="utf-8")
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "shared.yaml").write_text("namespace: shared\nversion: 1.0.0\nmetrics: []\n")
+    (tmp_path / "host.yaml").write_text(example)
+    contract = host_contract(tmp_path / "host.yaml")
+    assert len(contract) == 5
+    assert lint(contract) == []
+    for rule in RULES:
+        assert f"| {rule.id} | {rule.name} |" in text

@@ -13,10 +13,10 @@ import pytest
 from cadmetrics.contract.compose import load_contract
 from cadmetrics.contract.observed import from_registry
 from cadmetrics.contract.verify import verify
-from cadmetrics.telemetry.prometheus import multiprocess_registry
 from tests.conftest import ContractWriter
 
 pytest.importorskip("prometheus_client")
+from cadmetrics.telemetry.prometheus import multiprocess_registry
 
 CHILD = textwrap.dedent(
     """

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
 from cadmetrics.contract.model import OVERFLOW_VALUE, Contract
-from cadmetrics.errors import ContractError, LabelError, TelemetryError
+from cadmetrics.errors import LabelError, TelemetryError
 from cadmetrics.telemetry import OVERFLOW_METRIC, Telemetry
-from cadmetrics.telemetry.instruments import NoopCounter, NoopGauge, NoopHistogram
+from cadmetrics.telemetry.exercise import exercise
 from tests.conftest import ContractWriter, host_contract
 
 prometheus_client = pytest.importorskip("prometheus_client")
@@ -27,19 +28,6 @@ def sample(registry: CollectorRegistry, name: str, **labels: str) -> float | Non
 @pytest.fixture
 def registry() -> CollectorRegistry:
     return CollectorRegistry()
-
-
-def test_unknown_names_and_wrong_types_fail_when_asked_for(library_contract: Contract) -> None:
-    tel = Telemetry(library_contract)
-    with pytest.raises(
-        ContractError, match=r"not declared.*did you mean cadmetrics_model_opcode_blocked_total"
-    ):
-        tel.counter("cadmetrics_model_opcode_block_total")
-    with pytest.raises(ContractError, match=r"declared as a counter .*metrics.yaml:\d+.*not a gauge"):
-        tel.gauge(BLOCKED)
-    assert tel.counter(BLOCKED) is tel.counter(BLOCKED)
-    with pytest.raises(ContractError, match="not a histogram"):
-        tel.histogram(BLOCKED)
 
 
 def test_counter_gauge_and_histogram_reach_the_registry(
@@ -180,48 +168,12 @@ def test_concurrent_emission_loses_nothing(library_contract: Contract, registry:
         assert sample(registry, BLOCKED, reason=reason, mode="allowlist") == 10000
 
 
-def test_without_backends_instruments_are_free_no_ops(library_contract: Contract) -> None:
-    tel = Telemetry(library_contract, strict=False)
-    assert not tel.enabled
-    assert isinstance(tel.counter(BLOCKED), NoopCounter)
-    assert isinstance(tel.gauge("cadmetrics_model_rollback_level"), NoopGauge)
-    assert isinstance(tel.histogram(DRIFT), NoopHistogram)
-    tel.counter(BLOCKED).inc(reason="anything", mode="at all")
-    with tel.histogram(DRIFT).time():
-        pass
-    with pytest.raises(ContractError):
-        tel.counter("cadmetrics_not_declared_total")  # names are still checked
-
-
-def test_strict_mode_without_backends_still_validates(library_contract: Contract) -> None:
-    tel = Telemetry(library_contract, ["noop"], strict=True)
-    tel.counter(BLOCKED).inc(reason="malformed", mode="blocklist")
-    with pytest.raises(LabelError):
-        tel.counter(BLOCKED).inc(reason="bogus", mode="blocklist")
-
-
-def test_strict_default_comes_from_the_environment(
-    library_contract: Contract, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("CADMETRICS_TELEMETRY_STRICT", "1")
-    assert Telemetry(library_contract).strict
-    monkeypatch.setenv("CADMETRICS_TELEMETRY_STRICT", "0")
-    assert not Telemetry(library_contract).strict
-
-
 def test_two_telemetries_on_one_registry_fail_clearly(
     library_contract: Contract, registry: CollectorRegistry
 ) -> None:
     Telemetry(library_contract, [registry])
     with pytest.raises(TelemetryError, match="give each Telemetry its own CollectorRegistry"):
         Telemetry(library_contract, [registry])
-
-
-def test_unknown_backends_are_refused(library_contract: Contract) -> None:
-    with pytest.raises(TelemetryError, match="unknown backend 'statsd'"):
-        Telemetry(library_contract, ["statsd"])
-    with pytest.raises(TelemetryError, match="cannot use 42"):
-        Telemetry(library_contract, [42])
 
 
 def test_the_default_registry_is_used_for_the_prometheus_name(
@@ -236,3 +188,23 @@ def test_the_default_registry_is_used_for_the_prometheus_name(
         for collector in list(prometheus_client.REGISTRY._collector_to_names):
             if "myhost_default_registry_probe" in prometheus_client.REGISTRY._collector_to_names[collector]:
                 prometheus_client.REGISTRY.unregister(collector)
+
+
+def test_the_plugin_fixtures_give_a_strict_telemetry_that_reads_back(
+    telemetry: Telemetry, metrics: Any
+) -> None:
+    blocked = telemetry.counter(BLOCKED)
+    with metrics.delta(BLOCKED, mode="allowlist") as delta:
+        blocked.inc(reason="malformed", mode="allowlist")
+        blocked.inc(reason="not_allowlisted", mode="allowlist")
+    assert delta.value == 2
+    assert metrics.value(BLOCKED, reason="malformed") == 1
+    with pytest.raises(LabelError):
+        blocked.inc(reason="bogus", mode="allowlist")
+
+
+def test_every_declared_metric_emits_through_the_plugin_fixture(telemetry: Telemetry, metrics: Any) -> None:
+    """The session's own end-of-run verification then covers every metric of the contract."""
+    assert exercise(telemetry) == len(telemetry.contract)
+    for spec in telemetry.contract:
+        assert metrics.value(spec.name) >= 1

@@ -275,7 +275,12 @@ class _Reader:
     def scalar(self, node: yaml.Node, what: str) -> object:
         if not isinstance(node, yaml.ScalarNode):
             self.fail(node, "schema-type", f"{what} must be a single value")
-        return self._constructor.construct_object(node, deep=True)
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+            # unsafe tags, impossible dates, bad base64...: the value cannot be read at all
+            problem = getattr(exc, "problem", None) or str(exc)
+            self.fail(node, "schema-type", f"{what}: cannot read this value: {problem}")
 
     def string(self, node: yaml.Node, what: str) -> str:
         value = self.scalar(node, what)
