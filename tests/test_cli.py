@@ -104,3 +104,23 @@ def test_demo_verifies_every_metric_through_both_backends() -> None:
     assert "# TYPE cadmetrics_model_opcode_blocked_total counter" in result.stdout
     assert result.stdout.count(": PASS (0 errors, 0 warnings") == 3
     assert "verdict: PASS" in result.stdout
+
+
+def test_verify_reads_a_live_metrics_endpoint(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("prometheus_client")
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from cadmetrics import Telemetry, load_contract
+
+    registry = CollectorRegistry()
+    Telemetry(load_contract(), [registry]).counter("cadmetrics_model_rollbacks_total").inc(reason="manual")
+    server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/metrics"
+        code, out, _ = run(capsys, "contract", "verify", "--exposition", url, "--json")
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+    assert code == 0, out
+    assert '"ok": true' in out
+    assert "cadmetrics_model_rollbacks_total" in out

@@ -186,3 +186,21 @@ def test_otel_unit_and_bucket_mismatches_under_the_declared_name(contract: Contr
         (Kind.BUCKETS, "myhost_latency_seconds"),
         (Kind.UNIT, "myhost_queue"),
     }
+
+
+def test_prometheus_client_text_with_created_series_passes(library_contract: Contract) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from cadmetrics.telemetry import Telemetry
+    from cadmetrics.telemetry.exercise import exercise
+
+    registry = CollectorRegistry()
+    exercise(Telemetry(library_contract, [registry], strict=True))
+    text = generate_latest(registry).decode()
+    assert "cadmetrics_model_rollbacks_created" in text  # the separate gauge families
+    report = verify(from_exposition(text, "text"), library_contract, require_all=True)
+    assert report.ok, report.render()
+    rogue = text + "# TYPE cadmetrics_unknown_created gauge\ncadmetrics_unknown_created 1\n"
+    assert [v.metric for v in verify(from_exposition(rogue, "text"), library_contract).errors] == [
+        "cadmetrics_unknown_created"
+    ]

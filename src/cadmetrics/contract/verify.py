@@ -114,6 +114,8 @@ def verify_all(
             # a family exported under a declared name but another type is a type mismatch,
             # even though the counter convention changed its name (``x`` -> ``x_total``)
             spec = contract.get(family.name) or contract.get(family.source_name)
+            if spec is None and _creation_time_of_declared(family.name, contract):
+                continue
             if spec is None:
                 if contract.owns(family.name):
                     violations.append(
@@ -136,6 +138,19 @@ def verify_all(
             violations.append(Violation(Kind.ABSENT, spec.name, f"declared but {where}", require_all))
     origin = " + ".join(obs.origin for obs in sources) or "<nothing>"
     return VerificationReport(origin, tuple(violations), tuple(checked), foreign)
+
+
+def _creation_time_of_declared(name: str, contract: Contract) -> bool:
+    """prometheus_client's text format exports a counter's or histogram's creation time as a
+    gauge family of its own, ``x_created``; it belongs to the declared metric."""
+    if not name.endswith("_created"):
+        return False
+    stem = name.removesuffix("_created")
+    counter = contract.get(stem + "_total")
+    histogram = contract.get(stem)
+    return (counter is not None and counter.type is MetricType.COUNTER) or (
+        histogram is not None and histogram.type is MetricType.HISTOGRAM
+    )
 
 
 def _check_family(family: ObservedFamily, spec: MetricSpec, source_format: str) -> list[Violation]:
