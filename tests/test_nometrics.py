@@ -61,3 +61,18 @@ def test_the_command_line_works_without_metrics_packages() -> None:
     demo = run("from cadmetrics.cli import main; sys.exit(main(sys.argv[1:]))", "demo")
     assert demo.returncode == 0, demo.stderr
     assert "metrics are no-ops" in demo.stdout
+
+
+def test_the_demo_runs_with_prometheus_client_alone() -> None:
+    code = HIDE.replace('("prometheus_client", "opentelemetry")', '("opentelemetry",)')
+    result = subprocess.run(
+        [sys.executable, "-c", code + "from cadmetrics.cli import main; sys.exit(main(['demo']))"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if "No module named 'prometheus_client'" in result.stderr:
+        return  # the nometrics environment: covered by the test above
+    assert result.returncode == 0, result.stderr
+    assert "emitted 36 metrics through: prometheus" in result.stdout
+    assert "verdict: PASS: 1 sources checked" in result.stdout

@@ -20,6 +20,9 @@ metrics:
     help: Jobs run.
     labels:
       queue: {values: [fast, slow]}
+  - name: myhost_workers
+    type: gauge
+    help: Workers alive (unlabelled, so exported as 0 before any emission).
 """
 
 PASSING = """
@@ -94,6 +97,7 @@ def test_require_all_fails_when_a_declared_metric_was_never_emitted(host: pytest
     result.stdout.fnmatch_lines(
         ["absent cadmetrics_model_opcode_blocked_total: declared but no test emitted it"]
     )
+    result.stdout.fnmatch_lines(["absent myhost_workers: declared but no test emitted it"])
 
 
 @needs_prometheus

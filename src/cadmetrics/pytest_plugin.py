@@ -26,14 +26,10 @@ import pytest
 
 from cadmetrics.contract.compose import load_contract
 from cadmetrics.contract.model import Contract
-from cadmetrics.contract.observed import (
-    Observation,
-    from_otel,
-    from_registry,
-    require_declared,
-)
+from cadmetrics.contract.observed import require_declared
 from cadmetrics.contract.verify import Kind, VerificationReport, Violation, verify_all
-from cadmetrics.telemetry.facade import Telemetry, available_backends
+from cadmetrics.telemetry.capture import CapturedTelemetry
+from cadmetrics.telemetry.facade import Telemetry
 
 
 @attrs.define
@@ -86,49 +82,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_RECORD] = _SessionRecord(paths, bool(config.getoption("metrics_require_all")))
 
 
-class _Handle:
-    """The backends behind one ``telemetry`` fixture, kept to read and verify them."""
-
-    def __init__(self, contract: Contract) -> None:
-        self.contract = contract
-        backends = available_backends()
-        targets: list[Any] = []
-        self.registry: Any = None
-        self.reader: Any = None
-        if "prometheus" in backends:
-            from prometheus_client import CollectorRegistry
-
-            self.registry = CollectorRegistry()
-            targets.append(self.registry)
-        if "otel" in backends:
-            from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-
-            from cadmetrics.telemetry.otel import meter_provider
-
-            self.reader = InMemoryMetricReader()
-            self.provider = meter_provider(contract, [self.reader])
-            targets.append(self.provider)
-        self.telemetry = Telemetry(contract, targets, strict=True)
-
-    def observations(self) -> list[Observation]:
-        found = []
-        if self.registry is not None:
-            found.append(from_registry(self.registry, "prometheus_client"))
-        if self.reader is not None:
-            found.append(from_otel(self.reader.get_metrics_data(), self.contract, "opentelemetry"))
-        return found
-
-    def read(self) -> Observation:
-        if self.registry is not None:
-            return from_registry(self.registry)
-        if self.reader is not None:
-            return from_otel(self.reader.get_metrics_data(), self.contract)
-        raise pytest.UsageError(
-            "reading metric values needs prometheus_client or the OpenTelemetry SDK: "
-            "pip install 'cadmetrics[all]'"
-        )
-
-
 @pytest.fixture(scope="session")
 def metrics_contract(pytestconfig: pytest.Config) -> Contract:
     """The contract under test: cadmetrics' own plus the host's ``--metrics-contract`` files."""
@@ -136,41 +89,50 @@ def metrics_contract(pytestconfig: pytest.Config) -> Contract:
 
 
 @pytest.fixture
-def _metrics_handle(request: pytest.FixtureRequest, metrics_contract: Contract) -> Iterator[_Handle]:
+def _captured(request: pytest.FixtureRequest, metrics_contract: Contract) -> Iterator[CapturedTelemetry]:
     record = request.config.stash[_RECORD]
     record.used = True
-    handle = _Handle(metrics_contract)
-    yield handle
-    report = verify_all(handle.observations(), metrics_contract)
-    record.checked.update(dict.fromkeys(report.checked))
-    record.violations.extend((request.node.nodeid, v) for v in report.errors if v.kind is not Kind.ABSENT)
+    captured = CapturedTelemetry(metrics_contract, strict=True)
+    try:
+        yield captured
+        report = verify_all(captured.observations(), metrics_contract)
+        record.checked.update(dict.fromkeys(captured.telemetry.emitted()))
+        record.violations.extend((request.node.nodeid, v) for v in report.errors if v.kind is not Kind.ABSENT)
+    finally:
+        captured.close()
 
 
 @pytest.fixture
-def telemetry(_metrics_handle: _Handle) -> Telemetry:
+def telemetry(_captured: CapturedTelemetry) -> Telemetry:
     """A fresh, strict Telemetry for one test, on every installed backend."""
-    return _metrics_handle.telemetry
+    return _captured.telemetry
 
 
 @pytest.fixture
-def metrics_registry(_metrics_handle: _Handle) -> Any:
+def metrics_registry(_captured: CapturedTelemetry) -> Any:
     """The prometheus_client registry behind ``telemetry`` (skips without prometheus_client)."""
-    if _metrics_handle.registry is None:
+    if _captured.registry is None:
         pytest.skip("prometheus_client is not installed")
-    return _metrics_handle.registry
+    return _captured.registry
 
 
 class MetricsReader:
     """Reads what the test's ``telemetry`` emitted. Names must be declared, so a typo fails
     instead of reading 0."""
 
-    def __init__(self, handle: _Handle) -> None:
-        self._handle = handle
+    def __init__(self, captured: CapturedTelemetry) -> None:
+        self._captured = captured
 
     def value(self, name: str, **labels: str) -> float:
         """Sum of the series of ``name`` matching ``labels`` (a histogram reads its count)."""
-        require_declared(self._handle.contract, name)
-        return self._handle.read().value(name, **labels)
+        require_declared(self._captured.contract, name)
+        observation = self._captured.read()
+        if observation is None:
+            raise pytest.UsageError(
+                "reading metric values needs prometheus_client or the OpenTelemetry SDK: "
+                "pip install 'cadmetrics[all]'"
+            )
+        return observation.value(name, **labels)
 
     @contextmanager
     def delta(self, name: str, **labels: str) -> Iterator[Delta]:
@@ -188,9 +150,9 @@ class Delta:
 
 
 @pytest.fixture
-def metrics(_metrics_handle: _Handle) -> MetricsReader:
+def metrics(_captured: CapturedTelemetry) -> MetricsReader:
     """Value and delta reader over the test's ``telemetry``."""
-    return MetricsReader(_metrics_handle)
+    return MetricsReader(_captured)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -204,3 +204,20 @@ def test_prometheus_client_text_with_created_series_passes(library_contract: Con
     assert [v.metric for v in verify(from_exposition(rogue, "text"), library_contract).errors] == [
         "cadmetrics_unknown_created"
     ]
+
+
+def test_pre_created_zero_series_do_not_count_as_emitted(contract: Contract) -> None:
+    text = (
+        "# TYPE myhost_latency_seconds histogram\n"
+        'myhost_latency_seconds_bucket{le="0.1"} 0\nmyhost_latency_seconds_bucket{le="1.0"} 0\n'
+        'myhost_latency_seconds_bucket{le="+Inf"} 0\nmyhost_latency_seconds_count 0\n'
+        "myhost_latency_seconds_sum 0\n"
+        '# TYPE myhost_requests_total counter\nmyhost_requests_total{route="a"} 0\n'
+    )
+    report = verify(from_exposition(text, "test"), contract, require_all=True)
+    assert {v.metric for v in report.errors} == {
+        "myhost_latency_seconds",
+        "myhost_requests_total",
+        "myhost_tenants",
+        "myhost_queue",
+    }

@@ -208,3 +208,61 @@ def test_every_declared_metric_emits_through_the_plugin_fixture(telemetry: Telem
     assert exercise(telemetry) == len(telemetry.contract)
     for spec in telemetry.contract:
         assert metrics.value(spec.name) >= 1
+
+
+def test_none_is_refused_in_strict_mode_and_counted_in_production(
+    library_contract: Contract, registry: CollectorRegistry
+) -> None:
+    with pytest.raises(LabelError, match="label 'reason' is None"):
+        Telemetry(library_contract, ["noop"], strict=True).counter(BLOCKED).inc(reason=None, mode="blocklist")
+    blocked = Telemetry(library_contract, [registry]).counter(BLOCKED)
+    blocked.inc(reason=None, mode="blocklist")
+    blocked.inc(reason=None, mode="blocklist")
+    assert sample(registry, BLOCKED, reason=OVERFLOW_VALUE, mode="blocklist") == 2
+    assert sample(registry, OVERFLOW_METRIC, metric=BLOCKED, label="reason") == 2
+
+
+def test_refused_label_sets_take_no_open_slot(write_contract: ContractWriter) -> None:
+    contract = host_contract(
+        write_contract(
+            "- {name: myhost_x_total, type: counter, help: h,"
+            " labels: {tenant: {max_values: 2}, queue: {values: [fast]}}}"
+        )
+    )
+    counter = Telemetry(contract, ["noop"], strict=True).counter("myhost_x_total")
+    for tenant in ("t1", "t2"):
+        with pytest.raises(LabelError):
+            counter.inc(tenant=tenant, queue="typo")
+    counter.inc(tenant="t3", queue="fast")
+    counter.inc(tenant="t4", queue="fast")
+
+
+def test_equal_but_differently_typed_values_are_judged_alike(write_contract: ContractWriter) -> None:
+    contract = host_contract(
+        write_contract(
+            "- {name: myhost_x_total, type: counter, help: h, labels: {shard: {values: ['1', '2']}}}"
+        )
+    )
+    counter = Telemetry(contract, ["noop"], strict=True).counter("myhost_x_total")
+    counter.inc(shard=1)  # str(1) == "1": admitted
+    for value in (1.0, True):  # equal to 1 as dict keys, but "1.0" and "True" as labels
+        with pytest.raises(LabelError):
+            counter.inc(shard=value)
+
+
+def test_racing_threads_never_admit_more_than_max_values(library_contract: Contract) -> None:
+    drift = Telemetry(library_contract, [CollectorRegistry()]).histogram(DRIFT)
+    barrier = threading.Barrier(8)
+
+    def work(offset: int) -> None:
+        barrier.wait()
+        for i in range(100):
+            drift.observe(0.1, feature_group=f"g{offset}-{i}", statistic="psi")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    cap = library_contract.require(DRIFT).labels[0].max_values
+    assert len(drift._admission._seen["feature_group"]) == cap

@@ -21,6 +21,9 @@ from cadmetrics.errors import InputError
 
 LabelPairs = tuple[tuple[str, str], ...]
 
+#: Samples that accompany a family without being its values: creation times, gauge histograms.
+AUXILIARY_SUFFIXES = ("_created", "_gcount", "_gsum")
+
 
 @attrs.frozen
 class Sample:
@@ -48,7 +51,16 @@ class ObservedFamily:
 
     @property
     def has_data(self) -> bool:
-        return any(not s.name.endswith(("_created", "_gcount", "_gsum")) for s in self.samples)
+        """Whether anything was emitted. prometheus_client exports an unlabelled counter or
+        histogram at zero from the start; a zero counter or an empty histogram is therefore
+        "never emitted". An unlabelled gauge at zero cannot be told from one set to zero and
+        counts as emitted."""
+        samples = [s for s in self.samples if not s.name.endswith(AUXILIARY_SUFFIXES)]
+        if self.type == "counter":
+            return any(s.value != 0 for s in samples)
+        if self.type == "histogram":
+            return any(s.name.endswith("_count") and s.value != 0 for s in samples)
+        return bool(samples)
 
 
 @attrs.frozen

@@ -19,13 +19,12 @@ import attrs
 
 from cadmetrics.contract.model import OVERFLOW_VALUE, Contract, MetricSpec, MetricType
 from cadmetrics.contract.naming import otel_unit
-from cadmetrics.contract.observed import Observation, ObservedFamily, Sample
+from cadmetrics.contract.observed import AUXILIARY_SUFFIXES, Observation, ObservedFamily, Sample
 
 #: Labels an exporter may add that no contract declares: ``pid`` on prometheus_client's
 #: multiprocess gauges in ``all``/``liveall`` mode, ``otel_scope_*`` from OTel's exporter.
 _EXPORTER_LABEL_PREFIXES = ("otel_scope_",)
 _PID_MODES = frozenset({"all", "liveall", None})
-_IGNORED_SAMPLE_SUFFIXES = ("_created", "_gcount", "_gsum")
 
 
 class Kind(enum.StrEnum):
@@ -161,7 +160,7 @@ def _check_family(family: ObservedFamily, spec: MetricSpec, source_format: str) 
         )
         return problems
     problems.extend(_check_unit(family, spec, source_format))
-    samples = [s for s in family.samples if not s.name.endswith(_IGNORED_SAMPLE_SUFFIXES)]
+    samples = [s for s in family.samples if not s.name.endswith(AUXILIARY_SUFFIXES)]
     problems.extend(_check_labels(samples, spec))
     if spec.type is MetricType.HISTOGRAM:
         problems.extend(_check_buckets(family, samples, spec))

@@ -116,6 +116,12 @@ class Telemetry:
             raise ContractError(f"{name} is a {found.type}")
         return found
 
+    def emitted(self) -> list[str]:
+        """Names of the metrics emitted to (or given a label set) through this Telemetry, so
+        far: exact, where an exposition cannot tell an unlabelled metric's pre-created zero
+        from a real emission."""
+        return [name for name, instrument in self._instruments.items() if instrument.used]
+
     def _make(self, spec: MetricSpec, strict: bool, count: bool) -> Any:
         if not self.enabled:
             return _NOOP[spec.type](spec)

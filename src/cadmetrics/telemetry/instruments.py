@@ -57,6 +57,11 @@ class Instrument:
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def used(self) -> bool:
+        """True once a label set has been resolved (the first emission resolves it)."""
+        return bool(self._by_values)
+
     def labels(self, **labels: object) -> Series:
         """The series for ``labels``, for callers that emit to one label set in a loop."""
         return self._series(labels)
@@ -82,7 +87,8 @@ class Instrument:
             else:
                 series = _FanOut([metric.series(values) for metric in self._metrics])
             series = self._by_values.setdefault(values, series)
-        if admitted and key is not None:
+        # only str values are cached: 1, 1.0 and True are equal dict keys but not equal labels
+        if admitted and key is not None and all(type(value) is str for _, value in key):
             self._cache[key] = series
         return series
 

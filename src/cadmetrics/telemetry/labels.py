@@ -34,20 +34,32 @@ class LabelAdmission:
         self._lock = threading.Lock()
 
     def admit(self, labels: Mapping[str, object]) -> tuple[tuple[str, ...], bool]:
-        """The label values in contract order, and whether they were admitted unchanged."""
+        """The label values in contract order, and whether they were admitted unchanged.
+
+        Open-label values are committed only once the whole label set has been judged, so a
+        label set refused in strict mode takes no slot of ``max_values``.
+        """
         overflowed = self._check_names(labels)
         values = []
-        for label in self.spec.labels:
-            raw = labels.get(label.name)
-            if raw is None:
-                values.append(OVERFLOW_VALUE)
-                continue
-            value = raw if isinstance(raw, str) else str(raw)
-            if not self._value_admitted(label, value):
-                self._refuse(f"label {label.name!r} value {value!r} is not admitted: {label.describe()}")
+        with self._lock:
+            pending: list[tuple[str, str]] = []
+            for label in self.spec.labels:
+                if label.name not in labels:
+                    values.append(OVERFLOW_VALUE)  # already counted as missing
+                    continue
+                raw = labels[label.name]
+                value = "" if raw is None else raw if isinstance(raw, str) else str(raw)
+                if raw is None:
+                    self._refuse(f"label {label.name!r} is None")
+                elif self._admits(label, value, pending):
+                    values.append(value)
+                    continue
+                else:
+                    self._refuse(f"label {label.name!r} value {value!r} is not admitted: {label.describe()}")
                 overflowed.append(label.name)
-                value = OVERFLOW_VALUE
-            values.append(value)
+                values.append(OVERFLOW_VALUE)
+            for name, value in pending:
+                self._seen[name].add(value)
         for name in overflowed:
             self._on_overflow(self.spec.name, name)
         return tuple(values), not overflowed
@@ -66,19 +78,18 @@ class LabelAdmission:
             self._refuse(f"labels must be exactly ({wanted}): {'; '.join(parts)}")
         return missing + unexpected
 
-    def _value_admitted(self, label: LabelSpec, value: str) -> bool:
+    def _admits(self, label: LabelSpec, value: str, pending: list[tuple[str, str]]) -> bool:
+        """Whether ``value`` is admitted; a new open value is added to ``pending``."""
         allowed = self._allowed.get(label.name)
         if allowed is not None:
             return value in allowed
         seen = self._seen[label.name]
-        if value in seen:
+        if value in seen or (label.name, value) in pending:
             return True
-        with self._lock:
-            if value in seen:
-                return True
-            if len(seen) < (label.max_values or 0):
-                seen.add(value)
-                return True
+        taken = len(seen) + sum(1 for name, _ in pending if name == label.name)
+        if taken < (label.max_values or 0):
+            pending.append((label.name, value))
+            return True
         return False
 
     def _refuse(self, problem: str) -> None:
