@@ -124,3 +124,11 @@ def test_verify_reads_a_live_metrics_endpoint(capsys: pytest.CaptureFixture[str]
     assert code == 0, out
     assert '"ok": true' in out
     assert "cadmetrics_model_rollbacks_total" in out
+
+
+def test_docs_to_an_unwritable_place_is_a_one_line_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run(capsys, "contract", "docs", "--output", str(tmp_path / "missing" / "metrics.md"))
+    assert code == 2
+    assert err.startswith("cadmetrics: error: cannot write") and err.count("\n") == 1

@@ -141,7 +141,10 @@ def _docs(args: argparse.Namespace) -> int:
             return VIOLATIONS
         return OK
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot write {args.output}: {exc}") from None
     else:
         sys.stdout.write(text)
     return OK

@@ -63,6 +63,19 @@ FAILING_EXAMPLES: list[tuple[Rule, str]] = [
         rules.LABEL_VALUES,
         "- {name: myhost_x_total, type: counter, help: h, labels: {l: {values: [__overflow__]}}}",
     ),
+    (
+        rules.NAME_COLLISION,
+        "- {name: myhost_jobs_total, type: counter, help: h}\n- {name: myhost_jobs, type: gauge, help: h}",
+    ),
+    (
+        rules.NAME_COLLISION,
+        "- {name: myhost_up_seconds, type: gauge, unit: seconds, help: h}\n"
+        "- {name: myhost_up_bytes, type: gauge, unit: bytes, help: h}",
+    ),
+    (
+        rules.NAME_COLLISION,
+        "- {name: myhost_x, type: histogram, help: h}\n- {name: myhost_x_count, type: gauge, help: h}",
+    ),
     (rules.NEGATIVE_BUCKETS, "- {name: myhost_x, type: histogram, help: h, buckets: [-1, 0, 1]}"),
 ]
 

@@ -164,3 +164,17 @@ def test_extends_cycles_are_reported(tmp_path: Path) -> None:
     with pytest.raises(ContractLoadError) as caught:
         host_contract(tmp_path / "a.yaml")
     assert caught.value.rule == "extends-cycle"
+
+
+def test_an_extends_cycle_points_at_the_entry_that_closes_it(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("namespace: a\nversion: 1.0.0\nextends: [b.yaml]\nmetrics: []\n")
+    (tmp_path / "b.yaml").write_text("namespace: b\nversion: 1.0.0\nextends:\n  - a.yaml\nmetrics: []\n")
+    with pytest.raises(ContractLoadError) as caught:
+        host_contract(tmp_path / "a.yaml")
+    assert (caught.value.path, caught.value.line) == (str(tmp_path / "b.yaml"), 4)
+
+
+def test_absurdly_nested_yaml_is_a_load_error() -> None:
+    text = "namespace: a\nversion: 1.0.0\nmetrics: " + "[" * 5000 + "]" * 5000 + "\n"
+    with pytest.raises(ContractLoadError, match="nested too deeply"):
+        parse_contract_text(text, "deep.yaml")

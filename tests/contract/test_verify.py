@@ -121,8 +121,12 @@ def test_absent_metrics_are_warnings_unless_required(contract: Contract) -> None
 def test_multiprocess_pid_label_is_tolerated_only_where_prometheus_client_adds_it(
     contract: Contract,
 ) -> None:
-    tenants = CLEAN.replace('tenant="t1"', 'tenant="t1",pid="41"')
+    tenants = CLEAN.replace('tenant="t1"', 'tenant="t1",pid="41"').replace(
+        'tenant="t2"', 'tenant="t2",pid="42"'
+    )
     assert kinds(tenants, contract) == []
+    stray = CLEAN.replace('tenant="t1"', 'tenant="t1",pid="41"')  # not multiprocess output
+    assert kinds(stray, contract) == [Kind.LABELS]
     queue = CLEAN.replace("myhost_queue 4", 'myhost_queue{pid="41"} 4')
     assert kinds(queue, contract) == [Kind.LABELS]  # mode max aggregates; no pid expected
 
@@ -221,3 +225,54 @@ def test_pre_created_zero_series_do_not_count_as_emitted(contract: Contract) -> 
         "myhost_tenants",
         "myhost_queue",
     }
+
+
+def test_a_declared_pid_label_is_an_ordinary_label(write_contract: ContractWriter) -> None:
+    declared = host_contract(
+        write_contract("- {name: myhost_worker_up, type: gauge, help: h, labels: {pid: {max_values: 8}}}")
+    )
+    text = '# TYPE myhost_worker_up gauge\nmyhost_worker_up{pid="7"} 1\n'
+    assert kinds(text, declared) == []
+
+
+def test_a_classic_counter_written_without_total_is_reported_under_its_stored_name(
+    contract: Contract,
+) -> None:
+    text = CLEAN.replace("myhost_requests_total", "myhost_requests")
+    report = verify(from_exposition(text, "test"), contract)
+    assert [(v.kind, v.metric) for v in report.errors] == [(Kind.UNDECLARED, "myhost_requests")]
+
+
+def test_a_bucket_bound_that_is_not_a_number_is_a_violation(contract: Contract) -> None:
+    text = CLEAN.replace('le="1.0"', 'le="abc"')
+    assert kinds(text, contract) == [Kind.BUCKETS]
+
+
+def test_undeclared_otel_instruments_get_the_exporters_name(contract: Contract) -> None:
+    pytest.importorskip("opentelemetry.sdk.metrics")
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
+
+    reader = InMemoryMetricReader()
+    view = View(instrument_name="myhost_latency", aggregation=ExponentialBucketHistogramAggregation())
+    meter = MeterProvider(metric_readers=[reader], views=[view]).get_meter("host")
+    meter.create_counter("myhost.rogue").add(1)
+    meter.create_histogram("myhost.wait", unit="ms").record(3)
+    meter.create_histogram("myhost_latency", unit="s").record(0.2)
+    report = verify(from_otel(reader.get_metrics_data(), contract), contract)
+    assert {(v.kind, v.metric) for v in report.errors} == {
+        (Kind.UNDECLARED, "myhost_rogue_total"),
+        (Kind.UNDECLARED, "myhost_wait_milliseconds"),
+        (Kind.TYPE, "myhost_latency_seconds"),  # exponential buckets: not the declared histogram
+    }
+
+
+def test_an_openmetrics_unit_other_than_the_declared_one_is_reported(write_contract: ContractWriter) -> None:
+    # only a contract that breaks lint rule CM005 can get here: the name says seconds, the
+    # declaration says none; loading it unchecked shows that verification still notices
+    unchecked = host_contract(write_contract("- {name: myhost_wait_seconds, type: gauge, help: h}"))
+    text = (
+        "# TYPE myhost_wait_seconds gauge\n# UNIT myhost_wait_seconds seconds\nmyhost_wait_seconds 1\n# EOF\n"
+    )
+    assert kinds(text, unchecked) == [Kind.UNIT]

@@ -93,3 +93,12 @@ def test_otel_gauge_increments_keep_the_running_value(library_contract: Contract
     level.dec()
     observation = from_otel(reader.get_metrics_data(), library_contract)
     assert observation.value("cadmetrics_model_rollback_level") == 4
+
+
+def test_two_telemetries_on_one_provider_are_refused(library_contract: Contract) -> None:
+    from cadmetrics.errors import TelemetryError
+
+    provider = meter_provider(library_contract, [InMemoryMetricReader()])
+    Telemetry(library_contract, [provider])
+    with pytest.raises(TelemetryError, match="give each Telemetry its own MeterProvider"):
+        Telemetry(library_contract, [provider])

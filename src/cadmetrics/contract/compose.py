@@ -44,28 +44,28 @@ def read_files(paths: Iterable[PathLike]) -> list[ContractFile]:
     seen: dict[Path, ContractFile] = {}
     order: list[ContractFile] = []
 
-    def visit(path: Path, chain: tuple[Path, ...]) -> None:
+    def visit(path: Path, chain: tuple[Path, ...], named_at: tuple[str, int]) -> None:
         key = path.resolve()
         if key in chain:
             cycle = " -> ".join(str(p) for p in (*chain, key))
-            raise ContractLoadError(str(path), 0, "extends-cycle", f"contracts extend in a cycle: {cycle}")
+            raise ContractLoadError(*named_at, "extends-cycle", f"contracts extend in a cycle: {cycle}")
         if key in seen:
             return
         parsed = parse_contract_file(path)
         for parent in parsed.extends:
-            visit(Path(parent), (*chain, key))
+            visit(Path(parent.target), (*chain, key), (parsed.path, parent.line))
         seen[key] = parsed
         order.append(parsed)
 
     for path in paths:
-        visit(Path(path), ())
+        visit(Path(path), (), (str(path), 0))
     return order
 
 
 def compose(files: Sequence[ContractFile]) -> Contract:
     """Merge parsed files into one contract; a name declared by two files is an error.
 
-    Duplicates inside one file are left for lint to report (rule CM010), so that ``contract
+    Duplicates inside one file are left for lint to report (rule CM011), so that ``contract
     lint`` shows every problem of a file at once.
     """
     owner: dict[str, MetricSpec] = {}

@@ -23,6 +23,7 @@ from cadmetrics.contract.model import (
     Stability,
     Unit,
 )
+from cadmetrics.contract.naming import series_names
 
 
 class Severity(enum.StrEnum):
@@ -83,6 +84,11 @@ NEGATIVE_BUCKETS = Rule(
     "negative-buckets",
     "histograms observe non-negative values (OpenTelemetry drops negative ones)",
 )
+NAME_COLLISION = Rule(
+    "CM016",
+    "name-collision",
+    "no two metrics share a series name (x, x_total, x_bucket...) or an OpenTelemetry name",
+)
 
 RULES = (
     NAME_FORMAT,
@@ -100,6 +106,7 @@ RULES = (
     MULTIPROCESS,
     LABEL_VALUES,
     NEGATIVE_BUCKETS,
+    NAME_COLLISION,
 )
 
 _METRIC_NAME = re.compile(r"[a-z_][a-z0-9_]*")
@@ -194,6 +201,7 @@ def lint(contract: Contract) -> list[Finding]:
     """Every rule broken by ``contract``, in file order."""
     findings: list[Finding] = []
     seen: dict[str, MetricSpec] = {}
+    occupied: dict[str, MetricSpec] = {}
     for spec in contract:
         for check in _PER_METRIC:
             for rule, message in check(spec):
@@ -209,8 +217,30 @@ def lint(contract: Contract) -> list[Finding]:
                     spec.name,
                 )
             )
+        else:
+            findings.extend(_collisions(spec, occupied))
         findings.extend(_replacement(spec, contract))
     return findings
+
+
+def _collisions(spec: MetricSpec, occupied: dict[str, MetricSpec]) -> Iterator[Finding]:
+    """One finding per earlier metric that ``spec`` collides with (on its first shared name)."""
+    reported: set[str] = set()
+    for name in series_names(spec):
+        other = occupied.setdefault(name, spec)
+        if other is not spec and other.name not in reported:
+            reported.add(other.name)
+            what = (
+                f"OpenTelemetry name {name.removeprefix('otel:')!r}"
+                if name.startswith("otel:")
+                else f"series {name!r}"
+            )
+            yield Finding(
+                NAME_COLLISION,
+                f"{spec.name!r} would export {what}, which {other.name!r} ({other.location}) also exports",
+                spec.location,
+                spec.name,
+            )
 
 
 def _replacement(spec: MetricSpec, contract: Contract) -> Iterator[Finding]:

@@ -56,13 +56,21 @@ _T = TypeVar("_T")
 
 
 @attrs.frozen
+class Extends:
+    """One ``extends`` entry: the resolved file, and the line of the entry that names it."""
+
+    target: str
+    line: int
+
+
+@attrs.frozen
 class ContractFile:
     """One parsed file: its own metrics and the (resolved) files it extends."""
 
     path: str
     namespace: str
     version: str
-    extends: tuple[str, ...]
+    extends: tuple[Extends, ...]
     metrics: tuple[MetricSpec, ...]
 
 
@@ -101,6 +109,14 @@ class _Reader:
 
     def contract(self, text: str) -> ContractFile:
         try:
+            return self._contract(text)
+        except RecursionError:
+            raise ContractLoadError(
+                self.path, 0, "yaml-syntax", "nested too deeply to be a contract"
+            ) from None
+
+    def _contract(self, text: str) -> ContractFile:
+        try:
             root = yaml.compose(text, Loader=yaml.SafeLoader)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
@@ -133,7 +149,7 @@ class _Reader:
         metrics = tuple(self.metric(item, namespace) for item in items)
         return ContractFile(self.path, namespace, version, extends, metrics)
 
-    def extends(self, node: yaml.Node | None) -> tuple[str, ...]:
+    def extends(self, node: yaml.Node | None) -> tuple[Extends, ...]:
         if node is None:
             return ()
         base = Path(self.path).parent
@@ -144,7 +160,7 @@ class _Reader:
                 target = base / target
             if not target.is_file():
                 self.fail(item, "extends-missing", f"extended contract {str(target)!r} does not exist")
-            resolved.append(str(target))
+            resolved.append(Extends(str(target), item.start_mark.line + 1))
         return tuple(resolved)
 
     def metric(self, node: yaml.Node, namespace: str) -> MetricSpec:

@@ -10,6 +10,7 @@ is the exception: the exporters map ``1`` to no suffix, so ``_ratio`` stays in t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from cadmetrics.contract.model import Contract, MetricSpec, MetricType, Unit
@@ -20,7 +21,7 @@ def otel_name(spec: MetricSpec) -> str:
     name = spec.name
     if spec.type is MetricType.COUNTER:
         name = name.removesuffix("_total")
-    if spec.unit in (Unit.SECONDS, Unit.BYTES):
+    if _UNIT_WORDS.get(spec.unit.ucum):  # the exporters add this suffix back from the unit
         name = name.removesuffix(spec.unit.suffix)
     return name
 
@@ -35,15 +36,51 @@ def otel_index(contract: Contract) -> Mapping[str, MetricSpec]:
     return {otel_name(spec): spec for spec in contract}
 
 
-_UCUM_SUFFIX = {"s": "_seconds", "By": "_bytes"}
+#: The exporter's words for common UCUM units (opentelemetry-exporter-prometheus's mapping).
+_UNIT_WORDS = {
+    **{unit.ucum: unit.value for unit in (Unit.SECONDS, Unit.BYTES)},
+    "1": "",
+    "ms": "milliseconds",
+    "us": "microseconds",
+    "ns": "nanoseconds",
+    "min": "minutes",
+    "h": "hours",
+    "d": "days",
+    "KiBy": "kibibytes",
+    "MiBy": "mebibytes",
+    "GiBy": "gibibytes",
+    "%": "percent",
+}
+_INVALID = re.compile(r"[^a-zA-Z0-9:]+")
+_ANNOTATION = re.compile(r"{.*}")
 
 
 def prometheus_name_for_otel(name: str, unit: str, monotonic_sum: bool) -> str:
     """The Prometheus name the exporter gives an OTel instrument we do not declare, so that a
-    report about it names what an operator would see on a dashboard."""
-    suffix = _UCUM_SUFFIX.get(unit, "")
-    if suffix and not name.endswith(suffix):
-        name += suffix
+    report about it names what an operator would see on a dashboard (and so that it is
+    recognised as lying inside a contract namespace)."""
+    name = _INVALID.sub("_", name)
+    if name[:1].isdigit():
+        name = "_" + name[1:]
+    word = _UNIT_WORDS.get(unit)
+    if word is None:
+        word = _INVALID.sub("_", _ANNOTATION.sub("", unit)).strip("_")
+    if word and not name.endswith("_" + word):
+        name += "_" + word
     if monotonic_sum and not name.endswith("_total"):
         name += "_total"
     return name
+
+
+def series_names(spec: MetricSpec) -> tuple[str, ...]:
+    """Every name a metric occupies: its Prometheus series (as prometheus_client registers
+    them) and its OpenTelemetry instrument name. Two metrics must not share any."""
+    names: tuple[str, ...]
+    if spec.type is MetricType.COUNTER:
+        stem = spec.name.removesuffix("_total")
+        names = (stem, spec.name, stem + "_created")
+    elif spec.type is MetricType.HISTOGRAM:
+        names = tuple(spec.name + suffix for suffix in ("", "_bucket", "_count", "_sum", "_created"))
+    else:
+        names = (spec.name,)
+    return (*names, "otel:" + otel_name(spec))

@@ -10,12 +10,13 @@ samples so that one set of checks serves both.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 
-from cadmetrics.contract.model import Contract, MetricType
+from cadmetrics.contract.model import Contract
 from cadmetrics.contract.naming import otel_index, prometheus_name_for_otel
 from cadmetrics.errors import InputError
 
@@ -130,9 +131,27 @@ def from_exposition(text: str, origin: str = "<exposition>") -> Observation:
         ) from exc
     try:
         families = list(text_string_to_metric_families(text))  # type: ignore[no-untyped-call]
-        return from_prometheus_metrics(families, origin)
     except ValueError as exc:
         raise InputError(f"{origin}: not valid Prometheus exposition text: {exc}") from exc
+    except RecursionError:
+        raise InputError(f"{origin}: not valid Prometheus exposition text: nested too deeply") from None
+    observation = from_prometheus_metrics(families, origin)
+    written = set(_SAMPLE_NAME.findall(text))
+    return attrs.evolve(observation, families=tuple(_as_written(f, written) for f in observation.families))
+
+
+_SAMPLE_NAME = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?=[{\s])", re.MULTILINE)
+
+
+def _as_written(family: ObservedFamily, written: set[str]) -> ObservedFamily:
+    """The classic parser files a counter sample written without ``_total`` under
+    ``x_total``; Prometheus stores it as written, so the family is reported under that name."""
+    if family.type != "counter" or family.name in written or family.source_name not in written:
+        return family
+    samples = tuple(
+        attrs.evolve(s, name=family.source_name) if s.name == family.name else s for s in family.samples
+    )
+    return attrs.evolve(family, name=family.source_name, samples=samples)
 
 
 def from_registry(registry: Any, origin: str = "<registry>") -> Observation:
@@ -164,6 +183,8 @@ def _otel_family(metric: Any, by_otel_name: Mapping[str, Any]) -> ObservedFamily
     monotonic = kind == "Sum" and bool(getattr(data, "is_monotonic", False))
     if kind == "Histogram":
         exported_type = "histogram"
+    elif kind == "ExponentialHistogram":
+        exported_type = "exponential_histogram"  # no explicit buckets: never what a contract declares
     elif monotonic:
         exported_type = "counter"
     elif kind in ("Sum", "Gauge"):
@@ -181,9 +202,11 @@ def _otel_family(metric: Any, by_otel_name: Mapping[str, Any]) -> ObservedFamily
         if exported_type == "histogram":
             bounds = tuple(float(b) for b in point.explicit_bounds)
             samples.extend(_histogram_samples(name, labels, point))
+        elif exported_type == "exponential_histogram":
+            samples.append(Sample(name + "_count", labels, float(point.count)))
+            samples.append(Sample(name + "_sum", labels, float(point.sum)))
         else:
-            sample_name = name if spec is None or spec.type is not MetricType.COUNTER else spec.name
-            samples.append(Sample(sample_name, labels, float(point.value)))
+            samples.append(Sample(name, labels, float(point.value)))
     return ObservedFamily(name, exported_type, tuple(samples), metric.unit or "", bounds, metric.name)
 
 

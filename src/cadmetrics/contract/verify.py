@@ -178,10 +178,22 @@ def _check_unit(family: ObservedFamily, spec: MetricSpec, source_format: str) ->
     return []
 
 
+def _multiprocess_pid(samples: list[Sample], spec: MetricSpec) -> bool:
+    """prometheus_client's multiprocess mode adds ``pid`` to every sample of a gauge in mode
+    ``all``/``liveall`` (its default); a stray ``pid`` on some samples is not that."""
+    return (
+        spec.type is MetricType.GAUGE
+        and spec.multiprocess_mode in _PID_MODES
+        and spec.label("pid") is None
+        and bool(samples)
+        and all(any(k == "pid" for k, _ in s.labels) for s in samples)
+    )
+
+
 def _check_labels(samples: list[Sample], spec: MetricSpec) -> list[Violation]:
     problems: list[Violation] = []
     declared = set(spec.label_names)
-    tolerated = {"pid"} if spec.type is MetricType.GAUGE and spec.multiprocess_mode in _PID_MODES else set()
+    tolerated = {"pid"} if _multiprocess_pid(samples, spec) else set()
     reported: set[frozenset[str]] = set()
     values: dict[str, set[str]] = defaultdict(set)
     for sample in samples:
@@ -239,8 +251,12 @@ def _check_buckets(family: ObservedFamily, samples: list[Sample], spec: MetricSp
         for sample in samples:
             if sample.name.endswith("_bucket"):
                 le = sample.label_map.get("le")
-                if le is not None:
+                if le is None:
+                    continue
+                try:
                     edges.add(float(le))
+                except ValueError:
+                    return [Violation(Kind.BUCKETS, spec.name, f"bucket bound le={le!r} is not a number")]
         if not edges:
             return []
         found = tuple(sorted(e for e in edges if not math.isinf(e)))

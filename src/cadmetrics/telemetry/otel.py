@@ -9,6 +9,7 @@ MeterProvider, configured elsewhere, still gets them) and as views in :func:`met
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,6 +29,9 @@ except ImportError as exc:  # pragma: no cover - exercised by the nometrics envi
     ) from exc
 
 _SCOPE = "cadmetrics"
+
+#: Metric names bound per provider, so that a second Telemetry on one provider is refused.
+_BOUND: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 
 def _refuse(value: float) -> None:  # pragma: no cover - the facade never calls it
@@ -109,8 +113,20 @@ class OtelBackend:
     def __init__(self, meter_provider: otel_metrics.MeterProvider | None = None, version: str = "") -> None:
         provider = meter_provider or otel_metrics.get_meter_provider()
         self.meter = provider.get_meter(_SCOPE, version or None)
+        try:
+            self._bound = _BOUND.setdefault(provider, set())
+        except TypeError:  # a provider that cannot be weakly referenced: no duplicate check
+            self._bound = set()
 
     def bind(self, spec: MetricSpec) -> OtelMetric:
+        # The SDK would hand a second Telemetry the same instruments, and each would keep its
+        # own gauge values: refused, as prometheus_client refuses a second registration.
+        if spec.name in self._bound:
+            raise TelemetryError(
+                f"{spec.name} is already bound on this MeterProvider: share one Telemetry per "
+                "provider, or give each Telemetry its own MeterProvider"
+            )
+        self._bound.add(spec.name)
         name, unit, description = otel_name(spec), otel_unit(spec), spec.help
         if spec.type is MetricType.COUNTER:
             instrument: Any = self.meter.create_counter(name, unit, description)
