@@ -94,10 +94,8 @@ def test_require_all_fails_when_a_declared_metric_was_never_emitted(host: pytest
     result = host.runpytest_subprocess("--metrics-contract", "host.yaml", "--metrics-require-all")
     result.assert_outcomes(passed=3)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(
-        ["absent cadmetrics_model_opcode_blocked_total: declared but no test emitted it"]
-    )
     result.stdout.fnmatch_lines(["absent myhost_workers: declared but no test emitted it"])
+    assert "absent cadmetrics_" not in result.stdout.str()  # library metrics the host does not use
 
 
 @needs_prometheus

@@ -2,7 +2,8 @@
 
 Installed with cadmetrics (entry point ``pytest11``). It adds ``--metrics-contract PATH``
 (repeatable; also the ``metrics_contract`` ini option) for the host's own contract and
-``--metrics-require-all``, and the fixtures:
+``--metrics-require-all`` (every metric the host declares must be emitted by some test; with
+no host contract, every metric of the library's), and the fixtures:
 
 - ``metrics_contract``: the composed contract (library + host files), once per session;
 - ``telemetry``: a fresh, strict Telemetry per test, on every installed backend;
@@ -24,8 +25,8 @@ from typing import Any
 import attrs
 import pytest
 
-from cadmetrics.contract.compose import load_contract
-from cadmetrics.contract.model import Contract
+from cadmetrics.contract.compose import load_contract, packaged_contract_path
+from cadmetrics.contract.model import Contract, MetricSpec
 from cadmetrics.contract.observed import require_declared
 from cadmetrics.contract.verify import Kind, VerificationReport, Violation, verify_all
 from cadmetrics.telemetry.capture import CapturedTelemetry
@@ -161,12 +162,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     contract = record.load()
     violations = [v for _, v in record.violations]
-    for spec in contract:
-        if spec.name not in record.checked and record.require_all:
-            violations.append(Violation(Kind.ABSENT, spec.name, "declared but no test emitted it"))
+    if record.require_all:
+        for spec in _required(contract):
+            if spec.name not in record.checked:
+                violations.append(Violation(Kind.ABSENT, spec.name, "declared but no test emitted it"))
     record.report = VerificationReport("tests", tuple(violations), tuple(record.checked), 0)
     if not record.report.ok and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _required(contract: Contract) -> list[MetricSpec]:
+    """What ``--metrics-require-all`` requires: the host's own declarations (its files and
+    plugins'), or, when only the library's contract is loaded, all of it. A host is not asked
+    to emit the metrics of library components it does not use."""
+    library = str(packaged_contract_path())
+    own = [spec for spec in contract if spec.location.path != library]
+    return own or list(contract)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
