@@ -50,3 +50,16 @@ class TelemetryError(CadMetricsError):
 class InputError(CadMetricsError):
     """Input given to a command or function could not be read (a missing file, an unreachable
     URL, text that is not what it should be)."""
+
+
+class ModelError(CadMetricsError):
+    """A model could not be scanned or loaded."""
+
+
+class UnknownScanMode(ModelError, ValueError):
+    """A scan mode name that is not audit, blocklist or allowlist (or a legacy alias). Raised
+    when a scanner or loader is built, so that a misspelt mode never means "no scan"."""
+
+
+class UnsupportedModelFormat(ModelError):
+    """Input that is neither a pickle stream nor a zip archive holding one: never "safe"."""

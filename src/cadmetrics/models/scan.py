@@ -1,0 +1,248 @@
+"""The pickle security scan: the real unpickler reads the stream, and nothing it builds is real.
+
+A scanner that parses pickles on its own can be walked past by any stream it reads
+differently from ``pickle.load`` (a renamed import, a memoised string, an extension code).
+This one has no parser: it runs CPython's own C unpickler with a ``find_class`` that returns
+inert stand-in classes instead of importing anything. Every global the real unpickler would
+import is therefore seen, resolved exactly as it would be, and judged by the policy; REDUCE,
+BUILD, NEWOBJ, INST and OBJ then act on stand-ins that ignore their arguments, so no code of
+the stream's choosing runs, whatever the mode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import pickletools
+import time
+import zipfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import attrs
+
+from cadmetrics.errors import InputError, UnsupportedModelFormat
+from cadmetrics.models.policy import DEFAULT_POLICY, Mode, Policy, parse_mode
+from cadmetrics.models.report import GlobalRef, Problem, ScanReport, Verdict
+
+Source = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
+
+_ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
+#: Opcodes a protocol 0 or 1 stream can start with (protocol 2+ streams start with PROTO).
+_TEXT_PROTOCOL_STARTS = frozenset(b"(}])cNIJKLMSTUVXFGabdeghijlopqrstu\x88\x89")
+
+
+class _Inert:
+    """Stands in for every object a pickle asks for: accepts any arguments, any state, any
+    items, and does nothing with them (not even keep them, so payloads are freed at once)."""
+
+    __slots__ = ("__weakref__",)
+
+    def __new__(cls, *args: object, **kwargs: object) -> _Inert:
+        return object.__new__(cls)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def __call__(self, *args: object, **kwargs: object) -> _Inert:
+        return _Inert()
+
+    def __setstate__(self, state: object) -> None:
+        pass
+
+    def __setitem__(self, key: object, value: object) -> None:
+        pass
+
+    def append(self, item: object) -> None:
+        pass
+
+    def extend(self, items: object) -> None:
+        pass
+
+    def add(self, item: object) -> None:
+        pass
+
+
+class _InertUnpickler(pickle.Unpickler):
+    """CPython's unpickler, with every global and persistent id replaced by an inert stand-in."""
+
+    def __init__(self, stream: io.BytesIO, scan: _ScanState, member: str | None, index: int) -> None:
+        super().__init__(stream)
+        self._stream = stream
+        self._scan = scan
+        self._member = member
+        self._index = index
+        self._classes: dict[tuple[str, str], type[_Inert]] = {}
+
+    def find_class(self, module: str, name: str, /) -> Any:
+        scan = self._scan
+        judgement = scan.policy.judge(module, name, scan.judging_mode)
+        scan.globals.append(
+            GlobalRef(
+                module,
+                name,
+                self._stream.tell(),
+                self._index,
+                self._member,
+                judgement.allowed,
+                judgement.reason,
+                judgement.detail,
+            )
+        )
+        key = (module, name)
+        stand_in = self._classes.get(key)
+        if stand_in is None:
+            stand_in = type(f"{module}.{name}", (_Inert,), {"__slots__": ()})
+            self._classes[key] = stand_in
+        return stand_in
+
+    def persistent_load(self, pid: object) -> Any:
+        self._scan.persistent_ids += 1
+        return _Inert()
+
+
+@attrs.define
+class _ScanState:
+    mode: Mode
+    policy: Policy
+    globals: list[GlobalRef] = attrs.Factory(list)
+    problems: list[Problem] = attrs.Factory(list)
+    protocols: list[int] = attrs.Factory(list)
+    members: list[str] = attrs.Factory(list)
+    opcodes: Counter[str] = attrs.Factory(Counter)
+    pickles: int = 0
+    persistent_ids: int = 0
+
+    @property
+    def judging_mode(self) -> Mode:
+        """Audit records what the blocklist would say, and blocks nothing."""
+        return Mode.BLOCKLIST if self.mode is Mode.AUDIT else self.mode
+
+
+def scan(source: Source, mode: str | Mode = Mode.BLOCKLIST, policy: Policy = DEFAULT_POLICY) -> ScanReport:
+    """Scan a pickle (raw, several concatenated, or inside a zip archive) without running it.
+
+    ``source`` is a path, the bytes, or a binary file. Raises :class:`UnsupportedModelFormat`
+    for input that is neither a pickle nor a zip archive, :class:`InputError` when it cannot
+    be read; everything wrong inside a stream is a problem in the report, never an exception.
+    """
+    chosen = parse_mode(mode)
+    started = time.perf_counter()
+    data, shown = _read(source)
+    state = _ScanState(chosen, policy)
+    looks_zip = data[:4] in _ZIP_SIGNATURES or (len(data) >= 22 and zipfile.is_zipfile(io.BytesIO(data)))
+    looks_pickle = _looks_like_pickle(data)
+    if not looks_zip and not looks_pickle:
+        raise UnsupportedModelFormat(
+            f"{shown}: neither a pickle stream nor a zip archive (starts {data[:8]!r})"
+        )
+    if looks_pickle:  # a file that is both (a polyglot) is scanned both ways
+        _scan_streams(data, None, state)
+    if looks_zip:
+        _scan_archive(data, state)
+    blocked = chosen is not Mode.AUDIT and (
+        bool(state.problems) or any(not ref.allowed for ref in state.globals)
+    )
+    return ScanReport(
+        verdict=Verdict.BLOCKED if blocked else Verdict.ALLOWED,
+        mode=chosen,
+        globals=tuple(state.globals),
+        problems=tuple(state.problems),
+        protocols=tuple(state.protocols),
+        pickle_count=state.pickles,
+        members=tuple(state.members),
+        persistent_ids=state.persistent_ids,
+        opcodes=dict(state.opcodes),
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        seconds=time.perf_counter() - started,
+        source=shown,
+    )
+
+
+def _read(source: Source) -> tuple[bytes, str]:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source), "<bytes>"
+    if isinstance(source, str | os.PathLike):
+        try:
+            return Path(source).read_bytes(), str(source)
+        except OSError as exc:
+            raise InputError(f"cannot read {source}: {exc.strerror or exc}") from None
+    try:
+        data = source.read()
+    except OSError as exc:
+        raise InputError(f"cannot read the model file: {exc}") from None
+    if not isinstance(data, bytes):
+        raise InputError("the model file must be opened in binary mode")
+    return data, getattr(source, "name", "<file>")
+
+
+def _looks_like_pickle(data: bytes) -> bool:
+    if len(data) >= 2 and data[0] == pickle.PROTO[0]:
+        return 0 <= data[1] <= pickle.HIGHEST_PROTOCOL
+    return bool(data) and data[0] in _TEXT_PROTOCOL_STARTS
+
+
+def _scan_streams(data: bytes, member: str | None, state: _ScanState) -> None:
+    """Every pickle in ``data``, one after another; anything else after them is a problem."""
+    stream = io.BytesIO(data)
+    index = 0
+    while stream.tell() < len(data):
+        start = stream.tell()
+        if index and not _looks_like_pickle(data[start : start + 2]):
+            state.problems.append(
+                Problem(start, f"{len(data) - start} bytes of trailing data after the pickle", member)
+            )
+            return
+        state.protocols.append(data[start + 1] if data[start] == pickle.PROTO[0] else 0)
+        if state.mode is Mode.AUDIT:
+            state.opcodes.update(_opcode_names(data[start:]))
+        try:
+            _InertUnpickler(stream, state, member, index).load()
+        except Exception as exc:  # whatever the stream makes the unpickler do, it is a finding
+            state.problems.append(Problem(stream.tell(), f"{type(exc).__name__}: {exc}", member))
+            return
+        state.pickles += 1
+        index += 1
+
+
+def _opcode_names(data: bytes) -> Iterator[str]:
+    try:
+        for opcode, _arg, _pos in pickletools.genops(data):
+            yield opcode.name
+            if opcode.name == "STOP":
+                return
+    except Exception:  # the unpickler itself reports the malformation, with its offset
+        return
+
+
+def _scan_archive(data: bytes, state: _ScanState) -> None:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        state.problems.append(Problem(0, f"unreadable zip archive: {exc}"))
+        return
+    with archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            try:
+                content = archive.read(info)
+            except Exception as exc:  # encrypted, unsupported compression, bad CRC...
+                state.problems.append(Problem(info.header_offset, f"unreadable member: {exc}", info.filename))
+                continue
+            if _looks_like_member_pickle(content):
+                state.members.append(info.filename)
+                _scan_streams(content, info.filename, state)
+
+
+def _looks_like_member_pickle(content: bytes) -> bool:
+    """Archive members are data more often than pickles: a member counts as a pickle when it
+    starts with PROTO, or starts like a text-protocol pickle and ends with STOP."""
+    if len(content) >= 2 and content[0] == pickle.PROTO[0]:
+        return content[1] <= pickle.HIGHEST_PROTOCOL
+    return _looks_like_pickle(content) and content.rstrip()[-1:] == pickle.STOP
