@@ -63,3 +63,44 @@ class UnknownScanMode(ModelError, ValueError):
 
 class UnsupportedModelFormat(ModelError):
     """Input that is neither a pickle stream nor a zip archive holding one: never "safe"."""
+
+
+class ModelRefused(ModelError):
+    """A model load refused before commit; ``reason`` is the contract's refusal reason."""
+
+    reason = "load_error"
+
+
+class ModelTooLarge(ModelRefused):
+    reason = "too_large"
+
+
+class HashNotAllowed(ModelRefused):
+    reason = "hash_not_allowed"
+
+
+class ModelBlocked(ModelRefused):
+    """The scan (or the restricted unpickler) blocked the model; ``report`` says why."""
+
+    reason = "blocked"
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class InterfaceInvalid(ModelRefused):
+    """The loaded object lacks the declared interface; ``failure`` is the contract's reason
+    (missing_method, not_callable, probe_error, wrong_shape, non_finite)."""
+
+    reason = "interface_invalid"
+
+    def __init__(self, message: str, failure: str) -> None:
+        super().__init__(message)
+        self.failure = failure
+
+
+class ModelLoadFailed(ModelRefused):
+    """The stream passed the scan but could not be unpickled (a missing class, a bad state)."""
+
+    reason = "load_error"

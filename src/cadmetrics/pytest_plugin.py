@@ -152,7 +152,10 @@ class Delta:
 
 @pytest.fixture
 def metrics(_captured: CapturedTelemetry) -> MetricsReader:
-    """Value and delta reader over the test's ``telemetry``."""
+    """Value and delta reader over the test's ``telemetry``; skips the test where no backend
+    is installed to read from."""
+    if _captured.read() is None:
+        pytest.skip("reading metric values needs prometheus_client or the OpenTelemetry SDK")
     return MetricsReader(_captured)
 
 

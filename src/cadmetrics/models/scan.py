@@ -123,16 +123,24 @@ class _ScanState:
         return Mode.BLOCKLIST if self.mode is Mode.AUDIT else self.mode
 
 
-def scan(source: Source, mode: str | Mode = Mode.BLOCKLIST, policy: Policy = DEFAULT_POLICY) -> ScanReport:
+def scan(
+    source: Source,
+    mode: str | Mode = Mode.BLOCKLIST,
+    policy: Policy = DEFAULT_POLICY,
+    *,
+    name: str | None = None,
+) -> ScanReport:
     """Scan a pickle (raw, several concatenated, or inside a zip archive) without running it.
 
     ``source`` is a path, the bytes, or a binary file. Raises :class:`UnsupportedModelFormat`
     for input that is neither a pickle nor a zip archive, :class:`InputError` when it cannot
     be read; everything wrong inside a stream is a problem in the report, never an exception.
+    ``name`` is how the report names the source (default: its path, or ``<bytes>``).
     """
     chosen = parse_mode(mode)
     started = time.perf_counter()
     data, shown = _read(source)
+    shown = name or shown
     state = _ScanState(chosen, policy)
     looks_zip = data[:4] in _ZIP_SIGNATURES or (len(data) >= 22 and zipfile.is_zipfile(io.BytesIO(data)))
     looks_pickle = _looks_like_pickle(data)

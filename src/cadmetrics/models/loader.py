@@ -1,0 +1,184 @@
+"""``ModelLoader``: load pickled models only after they pass every check, and say so in metrics.
+
+The steps run in this order, and no byte is unpickled for real before the first three pass:
+size limit, sha256 allowlist (when given), scan; then a restricted unpickler whose
+``find_class`` enforces the same policy again (defence in depth: a scanner bug alone does not
+make a load unsafe), then interface validation, then commit. A refused ``reload`` leaves the
+previous model serving. ``audit`` mode loads whatever it records: never use it on untrusted
+files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from cadmetrics.errors import (
+    HashNotAllowed,
+    InputError,
+    InterfaceInvalid,
+    ModelBlocked,
+    ModelLoadFailed,
+    ModelRefused,
+    ModelTooLarge,
+    UnsupportedModelFormat,
+)
+from cadmetrics.models.interface import Interface
+from cadmetrics.models.policy import DEFAULT_POLICY, Mode, Policy, parse_mode
+from cadmetrics.models.report import ScanReport
+from cadmetrics.models.scan import scan
+from cadmetrics.telemetry.facade import Telemetry
+
+#: Default size limit: larger models must be allowed explicitly.
+DEFAULT_MAX_BYTES = 2 * 1024**3
+
+PathLike = str | os.PathLike[str]
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """The real unpickler, importing only what the policy admits in the loader's mode."""
+
+    def __init__(self, stream: io.BytesIO, mode: Mode, policy: Policy) -> None:
+        super().__init__(stream)
+        self._mode = mode
+        self._policy = policy
+
+    def find_class(self, module: str, name: str, /) -> Any:
+        if self._mode is not Mode.AUDIT:
+            judgement = self._policy.judge(module, name, self._mode)
+            if not judgement.allowed:
+                raise ModelBlocked(f"the restricted unpickler refused {module}.{name}: {judgement.detail}")
+        return super().find_class(module, name)
+
+    def persistent_load(self, pid: object) -> Any:
+        raise pickle.UnpicklingError("persistent ids need the framework's own loader")
+
+
+class ModelLoader:
+    """Loads, validates and keeps the model that serves.
+
+    ``mode`` is checked now: an unknown name raises :class:`~cadmetrics.errors.UnknownScanMode`
+    instead of quietly skipping the scan. ``allowed_sha256`` (full hex digests) restricts
+    loads to known files. ``interface`` is what the model must offer (default: a callable
+    ``predict``).
+    """
+
+    def __init__(
+        self,
+        mode: str | Mode = Mode.BLOCKLIST,
+        *,
+        policy: Policy = DEFAULT_POLICY,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        allowed_sha256: Iterable[str] | None = None,
+        interface: Interface | None = None,
+        telemetry: Telemetry | None = None,
+    ) -> None:
+        self.mode = parse_mode(mode)
+        self.policy = policy
+        self.max_bytes = max_bytes
+        self.allowed_sha256 = None if allowed_sha256 is None else frozenset(h.lower() for h in allowed_sha256)
+        self.interface = interface if interface is not None else Interface()
+        tel = telemetry if telemetry is not None else Telemetry()
+        self._scans = tel.counter("cadmetrics_model_opcode_scans_total")
+        self._blocked = tel.counter("cadmetrics_model_opcode_blocked_total")
+        self._refusals = tel.counter("cadmetrics_model_load_refusals_total")
+        self._invalid = tel.counter("cadmetrics_model_interface_validation_failures_total")
+        self._reloads = tel.counter("cadmetrics_model_reloads_total")
+        self._duration = tel.histogram("cadmetrics_model_load_duration_seconds")
+        tel.gauge("cadmetrics_model_opcode_mode").set(self.mode.gauge_value)
+        self.model: Any = None
+        self.sha256: str | None = None
+        self.report: ScanReport | None = None
+
+    def load(self, path: PathLike) -> Any:
+        """Check and load the model at ``path``, and make it the one that serves."""
+        started = time.perf_counter()
+        try:
+            model, digest, report = self._checked_load(Path(path))
+        except ModelRefused as refusal:
+            self._refusals.inc(reason=refusal.reason)
+            raise
+        finally:
+            self._duration.observe(time.perf_counter() - started, mode=self.mode.value)
+        self.model, self.sha256, self.report = model, digest, report
+        return model
+
+    def reload(self, path: PathLike) -> Any:
+        """Load ``path`` in place of the serving model. On any failure the previous model keeps
+        serving and the failure is raised."""
+        try:
+            model = self.load(path)
+        except ModelRefused:
+            self._reloads.inc(result="refused")
+            raise
+        except Exception:
+            self._reloads.inc(result="error")
+            raise
+        self._reloads.inc(result="success")
+        return model
+
+    # -- the steps ------------------------------------------------------------------------
+
+    def _checked_load(self, path: Path) -> tuple[Any, str, ScanReport]:
+        data = self._read_within_limit(path)
+        digest = hashlib.sha256(data).hexdigest()
+        if self.allowed_sha256 is not None and digest not in self.allowed_sha256:
+            raise HashNotAllowed(f"{path}: sha256 {digest} is not on the allowed list")
+        report = self._scan(data, path)
+        model = self._unpickle(data, path, report)
+        try:
+            self.interface.validate(model)
+        except InterfaceInvalid as invalid:
+            self._invalid.inc(reason=invalid.failure)
+            raise InterfaceInvalid(f"{path}: {invalid}", invalid.failure) from invalid
+        return model, digest, report
+
+    def _read_within_limit(self, path: Path) -> bytes:
+        try:
+            size = path.stat().st_size
+            if size > self.max_bytes:
+                raise ModelTooLarge(f"{path}: {size} bytes is over the limit of {self.max_bytes}")
+            with path.open("rb") as file:
+                data = file.read(self.max_bytes + 1)
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+        if len(data) > self.max_bytes:  # the file grew since stat
+            raise ModelTooLarge(f"{path}: over the limit of {self.max_bytes} bytes")
+        return data
+
+    def _scan(self, data: bytes, path: Path) -> ScanReport:
+        blocking = self.mode is not Mode.AUDIT
+        try:
+            report = scan(data, self.mode, self.policy, name=str(path))
+        except UnsupportedModelFormat as exc:
+            self._scans.inc(mode=self.mode.value, result="error")
+            if blocking:
+                self._blocked.inc(reason="unknown_format", mode=self.mode.value)
+            raise ModelBlocked(f"{path}: {exc}") from exc
+        self._scans.inc(mode=self.mode.value, result=report.verdict.value)
+        if report.blocked:
+            for reason in report.block_reasons:
+                self._blocked.inc(reason=reason, mode=self.mode.value)
+            raise ModelBlocked(f"{path}: blocked: " + ", ".join(report.block_reasons), report)
+        return report
+
+    def _unpickle(self, data: bytes, path: Path, report: ScanReport) -> Any:
+        if report.members:
+            raise ModelLoadFailed(
+                f"{path}: a zip archive passed the scan, but loading one needs its framework's "
+                "loader (for PyTorch: torch.load(path, weights_only=True))"
+            )
+        try:
+            return _RestrictedUnpickler(io.BytesIO(data), self.mode, self.policy).load()
+        except ModelBlocked as blocked:
+            if self.mode is not Mode.AUDIT:
+                self._blocked.inc(reason="dangerous_global", mode=self.mode.value)
+            raise ModelBlocked(f"{path}: {blocked}", report) from blocked
+        except Exception as exc:
+            raise ModelLoadFailed(f"{path}: cannot unpickle: {type(exc).__name__}: {exc}") from exc
