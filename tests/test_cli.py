@@ -132,3 +132,38 @@ def test_docs_to_an_unwritable_place_is_a_one_line_error(
     code, _, err = run(capsys, "contract", "docs", "--output", str(tmp_path / "missing" / "metrics.md"))
     assert code == 2
     assert err.startswith("cadmetrics: error: cannot write") and err.count("\n") == 1
+
+
+def test_scan_gives_a_verdict_per_file_and_the_exit_code(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import pickle
+
+    models = tmp_path / "models"
+    (models / "sub").mkdir(parents=True)
+    (models / "ok.pkl").write_bytes(pickle.dumps({"w": [1.0]}))
+    (models / "notes.txt").write_text("not a model")
+    assert run(capsys, "scan", str(models))[0] == 0
+    (models / "sub" / "evil.bin").write_bytes(b"cos\nsystem\n(S'true'\ntR.")
+    code, out, _ = run(capsys, "scan", str(models))
+    assert code == 1
+    assert "evil.bin: BLOCKED" in out and "dangerous_global: os.system" in out
+    assert "notes.txt: skipped" in out
+    code, out, _ = run(capsys, "scan", "--json", "--mode", "allowlist", str(models / "ok.pkl"))
+    assert code == 0 and '"verdict": "allowed"' in out
+    custom = models / "custom.pkl"
+    custom.write_bytes(b"cmyapp\nModel\n)R.")
+    assert run(capsys, "scan", "--mode", "allowlist", str(custom))[0] == 1
+    assert run(capsys, "scan", "--mode", "allowlist", "--allow", "myapp", str(custom))[0] == 0
+    assert run(capsys, "scan", "--block", "collections", str(models / "ok.pkl"))[0] == 0
+
+
+def test_scan_input_and_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    code, _, err = run(capsys, "scan", str(text))
+    assert code == 2 and "neither a pickle stream nor a zip archive" in err
+    code, _, err = run(capsys, "scan", str(tmp_path / "absent.pkl"))
+    assert code == 2 and "cannot read" in err
+    code, _, err = run(capsys, "scan", "--mode", "paranoid", str(text))
+    assert code == 2 and "unknown scan mode 'paranoid'" in err

@@ -69,6 +69,25 @@ def build_parser() -> argparse.ArgumentParser:
     docs_p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
     docs_p.add_argument("--check", metavar="FILE", help="exit 1 if FILE differs from a fresh rendering")
 
+    scan_p = commands.add_parser("scan", help="scan pickled models without loading them")
+    scan_p.add_argument("paths", nargs="+", metavar="PATH", help="files, or directories to walk")
+    scan_p.add_argument("--mode", default="blocklist", help="audit, blocklist (default) or allowlist")
+    scan_p.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="MODULE.NAME",
+        help="add to the allowlist (repeatable)",
+    )
+    scan_p.add_argument(
+        "--block",
+        action="append",
+        default=[],
+        metavar="MODULE.NAME",
+        help="add to the blocklist (repeatable)",
+    )
+    scan_p.add_argument("--json", action="store_true", help="print the reports as JSON")
+
     demo_p = commands.add_parser("demo", help="emit every metric through both backends and verify the output")
     _contract_option(demo_p)
     return parser
@@ -87,6 +106,18 @@ def _contract_option(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "scan":
+            from cadmetrics.models.scan_command import run_scan
+
+            return run_scan(
+                args.paths,
+                mode_name=args.mode,
+                allow=args.allow,
+                block=args.block,
+                as_json=args.json,
+                out=sys.stdout,
+                err=sys.stderr,
+            )
         if args.command == "demo":
             from cadmetrics.demo import run_demo
 

@@ -11,12 +11,14 @@ the stream's choosing runs, whatever the mode.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import pickle
 import pickletools
 import time
+import warnings
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
@@ -32,8 +34,9 @@ from cadmetrics.models.report import GlobalRef, Problem, ScanReport, Verdict
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
 
 _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
-#: Opcodes a protocol 0 or 1 stream can start with (protocol 2+ streams start with PROTO).
-_TEXT_PROTOCOL_STARTS = frozenset(b"(}])cNIJKLMSTUVXFGabdeghijlopqrstu\x88\x89")
+#: Opcodes a protocol 0 or 1 stream can start with: those that push without needing anything
+#: on the stack or in the memo (protocol 2+ streams start with PROTO).
+_TEXT_PROTOCOL_STARTS = frozenset(b"(}]),cNIJKLMFGSTUVXBCP\x88\x89")
 
 
 class _Inert:
@@ -192,7 +195,22 @@ def _read(source: Source) -> tuple[bytes, str]:
 def _looks_like_pickle(data: bytes) -> bool:
     if len(data) >= 2 and data[0] == pickle.PROTO[0]:
         return 0 <= data[1] <= pickle.HIGHEST_PROTOCOL
-    return bool(data) and data[0] in _TEXT_PROTOCOL_STARTS
+    if not data or data[0] not in _TEXT_PROTOCOL_STARTS:
+        return False
+    try:  # the first opcode must parse, so that text files are not taken for pickles
+        with _quiet():
+            next(pickletools.genops(data[:4096]))
+    except Exception:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """pickletools warns about odd escapes in arbitrary bytes; for a scanner that is noise."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def _scan_streams(data: bytes, member: str | None, state: _ScanState) -> None:
@@ -218,14 +236,17 @@ def _scan_streams(data: bytes, member: str | None, state: _ScanState) -> None:
         index += 1
 
 
-def _opcode_names(data: bytes) -> Iterator[str]:
+def _opcode_names(data: bytes) -> list[str]:
+    names: list[str] = []
     try:
-        for opcode, _arg, _pos in pickletools.genops(data):
-            yield opcode.name
-            if opcode.name == "STOP":
-                return
+        with _quiet():
+            for opcode, _arg, _pos in pickletools.genops(data):
+                names.append(opcode.name)
+                if opcode.name == "STOP":
+                    break
     except Exception:  # the unpickler itself reports the malformation, with its offset
-        return
+        pass
+    return names
 
 
 def _scan_archive(data: bytes, state: _ScanState) -> None:

@@ -1,0 +1,68 @@
+"""``cadmetrics scan``: scan files and directories, a verdict per file with its reasons.
+
+Exit 0 when every model is allowed, 1 when any is blocked, 2 when an input cannot be read or
+a file named on the command line is not a model (in a walked directory such files are only
+listed as skipped).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from cadmetrics.errors import InputError, UnsupportedModelFormat
+from cadmetrics.models.policy import DEFAULT_POLICY, parse_mode
+from cadmetrics.models.scan import scan
+
+OK, BLOCKED, UNREADABLE = 0, 1, 2
+
+
+def run_scan(
+    paths: Sequence[str],
+    *,
+    mode_name: str,
+    allow: Sequence[str],
+    block: Sequence[str],
+    as_json: bool,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    mode = parse_mode(mode_name)
+    policy = DEFAULT_POLICY.extend(allow=allow, block=block)
+    status = OK
+    reports: list[dict[str, object]] = []
+    for path, named in _files(paths):
+        try:
+            report = scan(path, mode, policy)
+        except UnsupportedModelFormat as exc:
+            if named:
+                err.write(f"cadmetrics: error: {exc}\n")
+                status = max(status, UNREADABLE)
+            elif not as_json:
+                out.write(f"{path}: skipped (neither a pickle nor a zip archive)\n")
+            continue
+        except InputError as exc:
+            err.write(f"cadmetrics: error: {exc}\n")
+            status = max(status, UNREADABLE)
+            continue
+        if report.blocked:
+            status = max(status, BLOCKED)
+        if as_json:
+            reports.append(report.to_dict())
+        else:
+            out.write(report.render() + "\n")
+    if as_json:
+        out.write(json.dumps(reports, indent=2) + "\n")
+    return status
+
+
+def _files(paths: Sequence[str]) -> Iterator[tuple[Path, bool]]:
+    """Each file to scan, and whether it was named (rather than found in a directory)."""
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            yield from ((child, False) for child in sorted(path.rglob("*")) if child.is_file())
+        else:
+            yield path, True
