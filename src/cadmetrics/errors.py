@@ -104,3 +104,13 @@ class ModelLoadFailed(ModelRefused):
     """The stream passed the scan but could not be unpickled (a missing class, a bad state)."""
 
     reason = "load_error"
+
+
+class HealthCheckFailed(ModelRefused):
+    """The host's health check refused a committed model; the loader rolled back."""
+
+    reason = "interface_invalid"
+
+
+class NoSnapshot(ModelError):
+    """A rollback asked for a snapshot that does not exist or none validates."""

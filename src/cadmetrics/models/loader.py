@@ -15,24 +15,27 @@ import io
 import os
 import pickle
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from cadmetrics.errors import (
     HashNotAllowed,
+    HealthCheckFailed,
     InputError,
     InterfaceInvalid,
     ModelBlocked,
     ModelLoadFailed,
     ModelRefused,
     ModelTooLarge,
+    NoSnapshot,
     UnsupportedModelFormat,
 )
 from cadmetrics.models.interface import Interface
 from cadmetrics.models.policy import DEFAULT_POLICY, Mode, Policy, parse_mode
 from cadmetrics.models.report import ScanReport
 from cadmetrics.models.scan import scan
+from cadmetrics.models.snapshots import Snapshot, SnapshotStore
 from cadmetrics.telemetry.facade import Telemetry
 
 #: Default size limit: larger models must be allowed explicitly.
@@ -77,6 +80,9 @@ class ModelLoader:
         max_bytes: int = DEFAULT_MAX_BYTES,
         allowed_sha256: Iterable[str] | None = None,
         interface: Interface | None = None,
+        snapshots_dir: str | os.PathLike[str] | None = None,
+        keep: int = 3,
+        health_check: Callable[[Any], object] | None = None,
         telemetry: Telemetry | None = None,
     ) -> None:
         self.mode = parse_mode(mode)
@@ -91,22 +97,36 @@ class ModelLoader:
         self._invalid = tel.counter("cadmetrics_model_interface_validation_failures_total")
         self._reloads = tel.counter("cadmetrics_model_reloads_total")
         self._duration = tel.histogram("cadmetrics_model_load_duration_seconds")
+        self._rollbacks = tel.counter("cadmetrics_model_rollbacks_total")
+        self._level_gauge = tel.gauge("cadmetrics_model_rollback_level")
+        self._available = tel.gauge("cadmetrics_model_snapshots_available")
         tel.gauge("cadmetrics_model_opcode_mode").set(self.mode.gauge_value)
+        self.health_check = health_check
         self.model: Any = None
         self.sha256: str | None = None
         self.report: ScanReport | None = None
+        self.level = 0
+        self.store = SnapshotStore(snapshots_dir, keep) if snapshots_dir is not None else None
+        if self.store is not None:
+            self._recover()
 
     def load(self, path: PathLike) -> Any:
-        """Check and load the model at ``path``, and make it the one that serves."""
+        """Check and load the model at ``path``, make it the one that serves and keep it as
+        the newest snapshot; then run the host's health check, rolling back if it fails."""
         started = time.perf_counter()
+        source = Path(path)
         try:
-            model, digest, report = self._checked_load(Path(path))
+            data = self._read_within_limit(source)
+            model, digest, report = self._admit(data, str(source))
         except ModelRefused as refusal:
             self._refusals.inc(reason=refusal.reason)
             raise
         finally:
             self._duration.observe(time.perf_counter() - started, mode=self.mode.value)
-        self.model, self.sha256, self.report = model, digest, report
+        if self.store is not None:
+            self.store.commit(data, str(source))
+        self._serve(model, digest, report, level=0)
+        self._check_health(model, digest)
         return model
 
     def reload(self, path: PathLike) -> Any:
@@ -114,6 +134,9 @@ class ModelLoader:
         serving and the failure is raised."""
         try:
             model = self.load(path)
+        except HealthCheckFailed:
+            self._reloads.inc(result="health_check_failed")
+            raise
         except ModelRefused:
             self._reloads.inc(result="refused")
             raise
@@ -123,20 +146,81 @@ class ModelLoader:
         self._reloads.inc(result="success")
         return model
 
+    def rollback(self, levels: int = 1, reason: str = "manual") -> Any:
+        """Serve the snapshot ``levels`` back from the newest (1 = the one before), or the
+        next older one that still passes every check."""
+        if self.store is None:
+            raise NoSnapshot("rollback needs snapshots_dir")
+        snapshots = self.store.snapshots()
+        if not 1 <= levels < len(snapshots):
+            raise NoSnapshot(f"no snapshot {levels} back: {len(snapshots)} available")
+        model = self._serve_first_valid(snapshots, levels)
+        if model is None:
+            raise NoSnapshot(f"no snapshot from {levels} back passes the checks")
+        self._rollbacks.inc(reason=reason)
+        return model
+
+    # -- snapshots ------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        """Restore the last good model from the snapshots left by an earlier process."""
+        assert self.store is not None
+        snapshots = self.store.snapshots()
+        for _ in self.store.problems:
+            self._rollbacks.inc(reason="corrupt_snapshot")
+        if snapshots and self._serve_first_valid(snapshots, 0) is not None and self.level > 0:
+            self._rollbacks.inc(reason="startup_recovery")
+        self._available.set(len(snapshots))
+
+    def _serve_first_valid(self, snapshots: list[Snapshot], start: int) -> Any:
+        for level in range(start, len(snapshots)):
+            snapshot = snapshots[level]
+            try:
+                model, digest, report = self._admit(snapshot.read(), str(snapshot.path))
+            except (ModelRefused, ValueError, OSError):
+                continue
+            self._serve(model, digest, report, level)
+            self._available.set(len(snapshots))
+            return model
+        return None
+
+    def _serve(self, model: Any, digest: str, report: ScanReport, level: int) -> None:
+        self.model, self.sha256, self.report, self.level = model, digest, report, level
+        self._level_gauge.set(level)
+        if self.store is not None:
+            self._available.set(len(self.store.snapshots()))
+
+    def _check_health(self, model: Any, digest: str) -> None:
+        if self.health_check is None:
+            return
+        try:  # a check fails by raising, or by returning a false value (None means no verdict)
+            result = self.health_check(model)
+            healthy = result is None or bool(result)
+            problem = f"returned {result!r}"
+        except Exception as exc:
+            healthy, problem = False, f"raised {type(exc).__name__}: {exc}"
+        if healthy:
+            return
+        if self.store is not None:
+            self.store.discard(digest)
+            if self._serve_first_valid(self.store.snapshots(), 0) is not None:
+                self._rollbacks.inc(reason="health_check_failed")
+        raise HealthCheckFailed(f"the health check {problem}; serving snapshot level {self.level}")
+
     # -- the steps ------------------------------------------------------------------------
 
-    def _checked_load(self, path: Path) -> tuple[Any, str, ScanReport]:
-        data = self._read_within_limit(path)
+    def _admit(self, data: bytes, source: str) -> tuple[Any, str, ScanReport]:
+        """Digest, scan, restricted load, interface: everything after the size limit."""
         digest = hashlib.sha256(data).hexdigest()
         if self.allowed_sha256 is not None and digest not in self.allowed_sha256:
-            raise HashNotAllowed(f"{path}: sha256 {digest} is not on the allowed list")
-        report = self._scan(data, path)
-        model = self._unpickle(data, path, report)
+            raise HashNotAllowed(f"{source}: sha256 {digest} is not on the allowed list")
+        report = self._scan(data, source)
+        model = self._unpickle(data, source, report)
         try:
             self.interface.validate(model)
         except InterfaceInvalid as invalid:
             self._invalid.inc(reason=invalid.failure)
-            raise InterfaceInvalid(f"{path}: {invalid}", invalid.failure) from invalid
+            raise InterfaceInvalid(f"{source}: {invalid}", invalid.failure) from invalid
         return model, digest, report
 
     def _read_within_limit(self, path: Path) -> bytes:
@@ -152,7 +236,7 @@ class ModelLoader:
             raise ModelTooLarge(f"{path}: over the limit of {self.max_bytes} bytes")
         return data
 
-    def _scan(self, data: bytes, path: Path) -> ScanReport:
+    def _scan(self, data: bytes, path: str) -> ScanReport:
         blocking = self.mode is not Mode.AUDIT
         try:
             report = scan(data, self.mode, self.policy, name=str(path))
@@ -168,7 +252,7 @@ class ModelLoader:
             raise ModelBlocked(f"{path}: blocked: " + ", ".join(report.block_reasons), report)
         return report
 
-    def _unpickle(self, data: bytes, path: Path, report: ScanReport) -> Any:
+    def _unpickle(self, data: bytes, path: str, report: ScanReport) -> Any:
         if report.members:
             raise ModelLoadFailed(
                 f"{path}: a zip archive passed the scan, but loading one needs its framework's "

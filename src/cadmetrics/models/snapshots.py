@@ -1,0 +1,174 @@
+"""Rollback snapshots of committed models, on disk, surviving a crash at any point.
+
+Layout of the directory: one blob per model, named by its sha256 (``<sha256>.model``), and a
+``manifest.json`` listing the snapshots newest first. Every file is written atomically
+(temporary file, fsync, rename, fsync of the directory), the blob before the manifest that
+names it, so a crash leaves either the old manifest or the new one, each naming only complete
+blobs. Reading verifies every blob's hash: a torn or corrupt file is skipped and reported,
+never loaded. An unreadable manifest is rebuilt from the blobs themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import attrs
+
+MANIFEST = "manifest.json"
+_BLOB_SUFFIX = ".model"
+
+
+@attrs.frozen
+class Snapshot:
+    sha256: str
+    size: int
+    created: float  # seconds since the epoch
+    source: str  # where the model was loaded from
+    path: Path
+
+    def read(self) -> bytes:
+        """The model's bytes, verified against the recorded digest."""
+        data = self.path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != self.sha256:
+            raise ValueError(f"{self.path}: content does not match its sha256")
+        return data
+
+
+@attrs.frozen
+class SnapshotProblem:
+    path: Path
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class SnapshotStore:
+    """At most ``keep`` snapshots in ``directory``, newest first."""
+
+    def __init__(self, directory: str | os.PathLike[str], keep: int = 3) -> None:
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1, not {keep}")
+        self.directory = Path(directory)
+        self.keep = keep
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.problems: list[SnapshotProblem] = []
+
+    def commit(self, data: bytes, source: str) -> Snapshot:
+        """Store ``data`` as the newest snapshot and drop those past ``keep``."""
+        digest = hashlib.sha256(data).hexdigest()
+        blob = self.directory / f"{digest}{_BLOB_SUFFIX}"
+        if not _intact(blob, digest):
+            _write_atomically(blob, data)
+        snapshot = Snapshot(digest, len(data), time.time(), source, blob)
+        kept = [snapshot] + [s for s in self.snapshots() if s.sha256 != digest]
+        kept = kept[: self.keep]
+        self._write_manifest(kept)
+        self._remove_unlisted(kept)
+        return snapshot
+
+    def snapshots(self) -> list[Snapshot]:
+        """The intact snapshots, newest first; problems found on the way are in ``problems``."""
+        self.problems = []
+        listed = self._read_manifest()
+        if listed is None:
+            listed = self._rebuild_from_blobs()
+        intact = []
+        for snapshot in listed:
+            if _intact(snapshot.path, snapshot.sha256):
+                intact.append(snapshot)
+            else:
+                self.problems.append(SnapshotProblem(snapshot.path, "missing, torn or corrupt: skipped"))
+        return intact
+
+    def discard(self, digest: str) -> None:
+        """Forget the snapshot ``digest`` (a model that failed its health check after commit),
+        so that a restart does not restore it."""
+        kept = [s for s in self.snapshots() if s.sha256 != digest]
+        self._write_manifest(kept)
+        self._remove_unlisted(kept)
+
+    # -- files ----------------------------------------------------------------------------
+
+    def _read_manifest(self) -> list[Snapshot] | None:
+        path = self.directory / MANIFEST
+        if not path.exists():
+            return []
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))["snapshots"]
+            return [
+                Snapshot(
+                    str(e["sha256"]),
+                    int(e["size"]),
+                    float(e["created"]),
+                    str(e["source"]),
+                    self.directory / f"{e['sha256']}{_BLOB_SUFFIX}",
+                )
+                for e in entries
+            ]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            self.problems.append(
+                SnapshotProblem(path, f"unreadable manifest ({exc}): rebuilt from the blobs")
+            )
+            return None
+
+    def _rebuild_from_blobs(self) -> list[Snapshot]:
+        blobs = sorted(self.directory.glob(f"*{_BLOB_SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True)
+        return [
+            Snapshot(p.name.removesuffix(_BLOB_SUFFIX), p.stat().st_size, p.stat().st_mtime, "<recovered>", p)
+            for p in blobs
+        ]
+
+    def _write_manifest(self, snapshots: list[Snapshot]) -> None:
+        entries = [
+            {"sha256": s.sha256, "size": s.size, "created": s.created, "source": s.source} for s in snapshots
+        ]
+        text = json.dumps({"version": 1, "snapshots": entries}, indent=2)
+        _write_atomically(self.directory / MANIFEST, text.encode("utf-8"))
+
+    def _remove_unlisted(self, kept: list[Snapshot]) -> None:
+        names = {s.path.name for s in kept}
+        for blob in self.directory.glob(f"*{_BLOB_SUFFIX}"):
+            if blob.name not in names:
+                with contextlib.suppress(OSError):
+                    blob.unlink()
+        for stale in self.directory.glob(".tmp-*"):  # left by a crash mid-write
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
+
+def _intact(path: Path, digest: str) -> bool:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    except OSError:
+        return False
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Temporary file, fsync, rename over ``path``, fsync of the directory."""
+    descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
