@@ -16,6 +16,8 @@ from cadmetrics.errors import (
     LabelError,
     TelemetryError,
 )
+from cadmetrics.models.loader import ModelLoader
+from cadmetrics.models.scan import scan
 from cadmetrics.telemetry.facade import Telemetry
 
 __version__ = "0.1.0"
@@ -29,8 +31,10 @@ __all__ = [
     "InputError",
     "LabelError",
     "MetricSpec",
+    "ModelLoader",
     "Telemetry",
     "TelemetryError",
     "__version__",
     "load_contract",
+    "scan",
 ]

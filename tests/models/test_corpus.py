@@ -92,3 +92,10 @@ def test_pickle_load_only_reads_the_benign_half_of_the_polyglot() -> None:
     data = payload.build("/nonexistent/canary")
     assert pickle.loads(data) == [1, 2, 3]
     assert scan(data).blocked
+
+
+def test_the_detection_table_covers_the_corpus() -> None:
+    table = (Path(__file__).resolve().parents[2] / "docs" / "scan-detection.md").read_text(encoding="utf-8")
+    for payload in CORPUS:
+        assert f"| {payload.name} | blocked |" in table, f"regenerate docs/scan-detection.md ({payload.name})"
+    assert f"| **blocked of {len(CORPUS)}** | {len(CORPUS)} |" in table

@@ -190,3 +190,17 @@ def _globals_the_real_unpickler_asks_for(data: bytes) -> list[tuple[str, str]]:
             except Exception:
                 break
     return seen
+
+
+@pytest.mark.parametrize("index", range(0, len(MALICIOUS), 3))
+def test_a_path_and_its_bytes_scan_alike(tmp_path: Path, index: int) -> None:
+    data = MALICIOUS[index]
+    path = tmp_path / "model.bin"
+    path.write_bytes(data)
+    from_path, from_bytes = scan(path), scan(data)
+    assert from_path.sha256 == from_bytes.sha256
+    assert from_path.verdict == from_bytes.verdict
+    assert from_path.problems == from_bytes.problems
+    assert [(g.qualified, g.position, g.allowed) for g in from_path.globals] == [
+        (g.qualified, g.position, g.allowed) for g in from_bytes.globals
+    ]

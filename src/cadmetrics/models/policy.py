@@ -263,6 +263,16 @@ DEFAULT_ALLOWLIST = frozenset(
         "numpy.ma.core._mareconstruct",
         "numpy.core.numeric._frombuffer",  # protocol 5 arrays
         "numpy._core.numeric._frombuffer",
+        # random generators kept by estimators (RandomState, Generator and their bit generators)
+        "numpy.random.mtrand.RandomState",
+        "numpy.random._generator.Generator",
+        "numpy.random._mt19937.MT19937",
+        "numpy.random._pcg64.PCG64",
+        "numpy.random._pcg64.PCG64DXSM",
+        "numpy.random._philox.Philox",
+        "numpy.random._sfc64.SFC64",
+        "numpy.random.bit_generator.SeedSequence",
+        "numpy.random.bit_generator.__pyx_unpickle_SeedSequence",
         "scipy.sparse",
         "sklearn",
     }

@@ -17,11 +17,12 @@ import io
 import os
 import pickle
 import pickletools
+import threading
 import time
 import warnings
 import zipfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -73,7 +74,7 @@ class _Inert:
 class _InertUnpickler(pickle.Unpickler):
     """CPython's unpickler, with every global and persistent id replaced by an inert stand-in."""
 
-    def __init__(self, stream: io.BytesIO, scan: _ScanState, member: str | None, index: int) -> None:
+    def __init__(self, stream: BinaryIO, scan: _ScanState, member: str | None, index: int) -> None:
         super().__init__(stream)
         self._stream = stream
         self._scan = scan
@@ -142,19 +143,23 @@ def scan(
     """
     chosen = parse_mode(mode)
     started = time.perf_counter()
-    data, shown = _read(source)
-    shown = name or shown
     state = _ScanState(chosen, policy)
-    looks_zip = data[:4] in _ZIP_SIGNATURES or (len(data) >= 22 and zipfile.is_zipfile(io.BytesIO(data)))
-    looks_pickle = _looks_like_pickle(data)
-    if not looks_zip and not looks_pickle:
-        raise UnsupportedModelFormat(
-            f"{shown}: neither a pickle stream nor a zip archive (starts {data[:8]!r})"
-        )
-    if looks_pickle:  # a file that is both (a polyglot) is scanned both ways
-        _scan_streams(data, None, state)
-    if looks_zip:
-        _scan_archive(data, state)
+    with _Input.open(source) as opened:
+        shown = name or opened.shown
+        head = _head(opened.stream)
+        looks_zip = head[:4] in _ZIP_SIGNATURES or (opened.size >= 22 and zipfile.is_zipfile(opened.stream))
+        looks_pickle = _looks_like_pickle(head)
+        if not looks_zip and not looks_pickle:
+            raise UnsupportedModelFormat(
+                f"{shown}: neither a pickle stream nor a zip archive (starts {head[:8]!r})"
+            )
+        if looks_pickle:  # a file that is both (a polyglot) is scanned both ways
+            opened.stream.seek(0)
+            _scan_streams(opened.stream, opened.size, None, state)
+        if looks_zip:
+            opened.stream.seek(0)
+            _scan_archive(opened.stream, state)
+        digest = opened.sha256()
     blocked = chosen is not Mode.AUDIT and (
         bool(state.problems) or any(not ref.allowed for ref in state.globals)
     )
@@ -168,28 +173,92 @@ def scan(
         members=tuple(state.members),
         persistent_ids=state.persistent_ids,
         opcodes=dict(state.opcodes),
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
+        sha256=digest,
+        size=opened.size,
         seconds=time.perf_counter() - started,
         source=shown,
     )
 
 
-def _read(source: Source) -> tuple[bytes, str]:
-    if isinstance(source, bytes | bytearray | memoryview):
-        return bytes(source), "<bytes>"
-    if isinstance(source, str | os.PathLike):
-        try:
-            return Path(source).read_bytes(), str(source)
-        except OSError as exc:
-            raise InputError(f"cannot read {source}: {exc.strerror or exc}") from None
-    try:
-        data = source.read()
-    except OSError as exc:
-        raise InputError(f"cannot read the model file: {exc}") from None
-    if not isinstance(data, bytes):
-        raise InputError("the model file must be opened in binary mode")
-    return data, getattr(source, "name", "<file>")
+class _Input:
+    """The input as a seekable stream, and its sha256 computed beside the scan.
+
+    A path is scanned straight from the file, never held whole in memory; its digest is a
+    second, streaming pass in a thread (file reads and hashlib both release the GIL), so it
+    costs little extra time. Bytes, and file objects, are scanned from memory, their digest
+    hashed in a thread as well.
+    """
+
+    CHUNK = 1 << 20
+
+    def __init__(self, stream: BinaryIO, size: int, shown: str, hasher: Callable[[], str]) -> None:
+        self.stream = stream
+        self.size = size
+        self.shown = shown
+        self._result: list[str] = []
+        self._thread = threading.Thread(target=lambda: self._result.append(hasher()), daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def open(cls, source: Source) -> _Input:
+        if isinstance(source, str | os.PathLike):
+            path = Path(source)
+            try:
+                stream: BinaryIO = _Unpeekable(io.FileIO(path, "rb"), buffer_size=cls.CHUNK)
+                size = os.fstat(stream.fileno()).st_size
+            except OSError as exc:
+                raise InputError(f"cannot read {source}: {exc.strerror or exc}") from None
+            return cls(stream, size, str(source), lambda: _hash_file(path))
+        if isinstance(source, bytes | bytearray | memoryview):
+            data, shown = bytes(source), "<bytes>"
+        else:
+            try:
+                read = source.read()
+            except OSError as exc:
+                raise InputError(f"cannot read the model file: {exc}") from None
+            if not isinstance(read, bytes):
+                raise InputError("the model file must be opened in binary mode")
+            data, shown = read, getattr(source, "name", "<file>")
+        return cls(io.BytesIO(data), len(data), shown, lambda: hashlib.sha256(data).hexdigest())
+
+    def sha256(self) -> str:
+        self._thread.join()
+        if not self._result:
+            raise InputError(f"cannot read {self.shown} to hash it")
+        return self._result[0]
+
+    def __enter__(self) -> _Input:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._thread.join()
+        self.stream.close()
+
+
+class _Unpeekable(io.BufferedReader):
+    """A buffered file without ``peek``. Given ``peek``, the C unpickler reads ahead and the
+    file position lags behind the opcodes; without it, it reads what each opcode needs, so
+    ``tell()`` is where each global really is. ``read`` stays the fast C method."""
+
+    @property
+    def peek(self) -> Any:
+        raise AttributeError("peek")
+
+
+def _hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(_Input.CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _head(stream: BinaryIO, size: int = 4096) -> bytes:
+    """The first bytes of ``stream`` from where it is, without moving it."""
+    start = stream.tell()
+    head = stream.read(size)
+    stream.seek(start)
+    return head
 
 
 def _looks_like_pickle(data: bytes) -> bool:
@@ -213,20 +282,21 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def _scan_streams(data: bytes, member: str | None, state: _ScanState) -> None:
-    """Every pickle in ``data``, one after another; anything else after them is a problem."""
-    stream = io.BytesIO(data)
+def _scan_streams(stream: BinaryIO, size: int, member: str | None, state: _ScanState) -> None:
+    """Every pickle in ``stream``, one after another; anything else after them is a problem."""
     index = 0
-    while stream.tell() < len(data):
+    while stream.tell() < size:
         start = stream.tell()
-        if index and not _looks_like_pickle(data[start : start + 2]):
+        head = _head(stream)
+        if index and not _looks_like_pickle(head):
             state.problems.append(
-                Problem(start, f"{len(data) - start} bytes of trailing data after the pickle", member)
+                Problem(start, f"{size - start} bytes of trailing data after the pickle", member)
             )
             return
-        state.protocols.append(data[start + 1] if data[start] == pickle.PROTO[0] else 0)
+        state.protocols.append(head[1] if head[:1] == pickle.PROTO else 0)
         if state.mode is Mode.AUDIT:
-            state.opcodes.update(_opcode_names(data[start:]))
+            state.opcodes.update(_opcode_names(stream))
+            stream.seek(start)
         try:
             _InertUnpickler(stream, state, member, index).load()
         except Exception as exc:  # whatever the stream makes the unpickler do, it is a finding
@@ -236,11 +306,11 @@ def _scan_streams(data: bytes, member: str | None, state: _ScanState) -> None:
         index += 1
 
 
-def _opcode_names(data: bytes) -> list[str]:
+def _opcode_names(stream: BinaryIO) -> list[str]:
     names: list[str] = []
     try:
         with _quiet():
-            for opcode, _arg, _pos in pickletools.genops(data):
+            for opcode, _arg, _pos in pickletools.genops(stream):
                 names.append(opcode.name)
                 if opcode.name == "STOP":
                     break
@@ -249,9 +319,9 @@ def _opcode_names(data: bytes) -> list[str]:
     return names
 
 
-def _scan_archive(data: bytes, state: _ScanState) -> None:
+def _scan_archive(stream: BinaryIO, state: _ScanState) -> None:
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        archive = zipfile.ZipFile(stream)
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
         state.problems.append(Problem(0, f"unreadable zip archive: {exc}"))
         return
@@ -266,7 +336,7 @@ def _scan_archive(data: bytes, state: _ScanState) -> None:
                 continue
             if _looks_like_member_pickle(content):
                 state.members.append(info.filename)
-                _scan_streams(content, info.filename, state)
+                _scan_streams(io.BytesIO(content), len(content), info.filename, state)
 
 
 def _looks_like_member_pickle(content: bytes) -> bool:
