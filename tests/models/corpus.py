@@ -257,6 +257,44 @@ def _pickle_then_zip(canary: str) -> bytes:
     )(canary)
 
 
+def _method_on_instance(
+    module: str, cls: str, method: str, args: Callable[[str], bytes]
+) -> Callable[[str], bytes]:
+    """``module.cls.method(module.cls(), *args)``: a method reached through a dotted name, on
+    an instance fetched back from the memo (protocol 4)."""
+
+    def build(canary: str) -> bytes:
+        instance = short_unicode(module) + short_unicode(cls) + b"\x93)R\x94" + b"0"  # build, memoise, pop
+        method_ref = short_unicode(module) + short_unicode(f"{cls}.{method}") + b"\x93"
+        return proto4(instance + method_ref + b"(h\x00" + args(canary) + b"tR")
+
+    return build
+
+
+def _open_for_writing(canary: str) -> bytes:
+    return call_global("builtins", "open", text(canary), text("w")) + b"."
+
+
+def _socket(canary: str) -> bytes:
+    return call_global("socket", "create_connection", b"(" + text("127.0.0.1") + b"I9\ntp0\n") + b"."
+
+
+def _pip(canary: str) -> bytes:
+    return call_global("pip", "main", b"(lp0\n" + text("--version") + b"a") + b"."
+
+
+def _encrypted_flag(canary: str) -> bytes:
+    """A zip whose member claims to be encrypted: a scanner that skips what it cannot read
+    passes it; a loader that ignores the flag would still read the (plain) pickle."""
+    data = bytearray(_zip("archive/data.pkl", reduce_payload("os.system", lambda c: (shell(c),), 2))(canary))
+    for signature, flag_offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        start = 0
+        while (start := data.find(signature, start)) != -1:
+            data[start + flag_offset] |= 0x01
+            start += 4
+    return bytes(data)
+
+
 def _eval(canary: str) -> bytes:
     return call_global("builtins", "eval", text(touch(canary))) + b"."
 
@@ -313,6 +351,20 @@ def build_corpus() -> list[Payload]:
         Payload("ctypes libc system", _ctypes_libc),
         Payload("BUILD __setstate__ smuggling", _build_setstate),
         Payload("NEWOBJ subprocess.Popen", _newobj_popen, live=False),
+        Payload("builtins.open for writing", _open_for_writing),
+        Payload("socket.create_connection", _socket, live=False),
+        Payload("pip.main", _pip, live=False),
+        Payload(
+            "code.InteractiveInterpreter.runsource on a memoised instance",
+            _method_on_instance(
+                "code", "InteractiveInterpreter", "runsource", lambda c: short_unicode(touch(c))
+            ),
+        ),
+        Payload(
+            "trace.Trace.runctx on a memoised instance",
+            _method_on_instance("trace", "Trace", "runctx", lambda c: short_unicode(touch(c)) + b"}}"),
+        ),
+        Payload("zip member flagged as encrypted", _encrypted_flag, live=False),
         Payload("benign pickle then malicious pickle", _concatenated),
         Payload("truncated after REDUCE", _truncated),
         Payload(

@@ -52,6 +52,11 @@ def test_a_new_loader_restores_the_last_good_model(
     restarted = ModelLoader(snapshots_dir=snaps, telemetry=telemetry)
     assert weight(restarted) == 2.0
     assert restarted.level == 0
+    assert restarted.store is not None
+    newest = restarted.store.snapshots()[0]
+    assert newest.report is not None and newest.report["verdict"] == "allowed"
+    assert newest.report["sha256"] == newest.sha256
+    assert newest.source.endswith("b.pkl") and newest.created > 0
     assert metrics.value("cadmetrics_model_snapshots_available") == 2
 
 

@@ -124,7 +124,7 @@ class ModelLoader:
         finally:
             self._duration.observe(time.perf_counter() - started, mode=self.mode.value)
         if self.store is not None:
-            self.store.commit(data, str(source))
+            self.store.commit(data, str(source), report.to_dict())
         self._serve(model, digest, report, level=0)
         self._check_health(model, digest)
         return model

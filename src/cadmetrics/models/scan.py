@@ -12,6 +12,7 @@ the stream's choosing runs, whatever the mode.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import io
 import os
@@ -275,6 +276,20 @@ def _looks_like_pickle(data: bytes) -> bool:
 
 
 @contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector, run again and again while the unpickler builds hundreds
+    of thousands of containers, triples a dense scan's time; what a scan builds is dropped at
+    its end, so the collector waits until then."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """pickletools warns about odd escapes in arbitrary bytes; for a scanner that is noise."""
     with warnings.catch_warnings():
@@ -298,7 +313,8 @@ def _scan_streams(stream: BinaryIO, size: int, member: str | None, state: _ScanS
             state.opcodes.update(_opcode_names(stream))
             stream.seek(start)
         try:
-            _InertUnpickler(stream, state, member, index).load()
+            with _collector_paused():
+                _InertUnpickler(stream, state, member, index).load()
         except Exception as exc:  # whatever the stream makes the unpickler do, it is a finding
             state.problems.append(Problem(stream.tell(), f"{type(exc).__name__}: {exc}", member))
             return

@@ -16,7 +16,9 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -31,6 +33,7 @@ class Snapshot:
     created: float  # seconds since the epoch
     source: str  # where the model was loaded from
     path: Path
+    report: Mapping[str, Any] | None = None  # the ScanReport that admitted it, as a dict
 
     def read(self) -> bytes:
         """The model's bytes, verified against the recorded digest."""
@@ -60,13 +63,14 @@ class SnapshotStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.problems: list[SnapshotProblem] = []
 
-    def commit(self, data: bytes, source: str) -> Snapshot:
-        """Store ``data`` as the newest snapshot and drop those past ``keep``."""
+    def commit(self, data: bytes, source: str, report: Mapping[str, Any] | None = None) -> Snapshot:
+        """Store ``data`` (with the scan ``report`` that admitted it) as the newest snapshot
+        and drop those past ``keep``."""
         digest = hashlib.sha256(data).hexdigest()
         blob = self.directory / f"{digest}{_BLOB_SUFFIX}"
         if not _intact(blob, digest):
             _write_atomically(blob, data)
-        snapshot = Snapshot(digest, len(data), time.time(), source, blob)
+        snapshot = Snapshot(digest, len(data), time.time(), source, blob, report)
         kept = [snapshot] + [s for s in self.snapshots() if s.sha256 != digest]
         kept = kept[: self.keep]
         self._write_manifest(kept)
@@ -109,6 +113,7 @@ class SnapshotStore:
                     float(e["created"]),
                     str(e["source"]),
                     self.directory / f"{e['sha256']}{_BLOB_SUFFIX}",
+                    e.get("report"),
                 )
                 for e in entries
             ]
@@ -127,7 +132,8 @@ class SnapshotStore:
 
     def _write_manifest(self, snapshots: list[Snapshot]) -> None:
         entries = [
-            {"sha256": s.sha256, "size": s.size, "created": s.created, "source": s.source} for s in snapshots
+            {"sha256": s.sha256, "size": s.size, "created": s.created, "source": s.source, "report": s.report}
+            for s in snapshots
         ]
         text = json.dumps({"version": 1, "snapshots": entries}, indent=2)
         _write_atomically(self.directory / MANIFEST, text.encode("utf-8"))
