@@ -155,3 +155,22 @@ def test_a_failed_health_check_rolls_back_and_is_forgotten(
     assert metrics.value("cadmetrics_model_rollbacks_total", reason="health_check_failed") == 1
     assert metrics.value("cadmetrics_model_reloads_total", result="health_check_failed") == 1
     assert weight(ModelLoader(snapshots_dir=snaps)) == 1.0  # a restart does not bring it back
+
+
+def test_a_restart_walks_back_past_snapshots_that_no_longer_validate(
+    tmp_path: Path, telemetry: Telemetry, metrics: Any
+) -> None:
+    from cadmetrics.models.interface import Interface
+    from tests.models.toy import NanModel
+
+    snaps = tmp_path / "snaps"
+    loader = ModelLoader(snapshots_dir=snaps)
+    loader.load(model_file(tmp_path, "good.pkl", 2.0))
+    nan = tmp_path / "nan.pkl"
+    nan.write_bytes(pickle.dumps(NanModel([1.0]), protocol=4))
+    loader.load(nan)  # passes without a probe
+    strict = ModelLoader(snapshots_dir=snaps, interface=Interface(probe=[[1.0]]), telemetry=telemetry)
+    assert weight(strict) == 2.0 and strict.level == 1
+    assert metrics.value("cadmetrics_model_rollbacks_total", reason="startup_recovery") == 1
+    assert metrics.value("cadmetrics_model_rollback_level") == 1
+    assert metrics.value("cadmetrics_model_interface_validation_failures_total", reason="non_finite") == 1

@@ -1,5 +1,7 @@
-"""Model loading: the pickle security scan (this package's ``scan``) and its policies."""
+"""Model loading: the pickle security scan, its policies, and the loader with snapshots."""
 
+from cadmetrics.models.interface import Interface
+from cadmetrics.models.loader import ModelLoader
 from cadmetrics.models.policy import (
     DEFAULT_ALLOWLIST,
     DEFAULT_BLOCKLIST,
@@ -16,7 +18,9 @@ __all__ = [
     "DEFAULT_BLOCKLIST",
     "DEFAULT_POLICY",
     "GlobalRef",
+    "Interface",
     "Mode",
+    "ModelLoader",
     "Policy",
     "Problem",
     "ScanReport",
