@@ -365,6 +365,17 @@ def build_corpus() -> list[Payload]:
             _method_on_instance("trace", "Trace", "runctx", lambda c: short_unicode(touch(c)) + b"}}"),
         ),
         Payload("zip member flagged as encrypted", _encrypted_flag, live=False),
+        Payload(
+            "allowlisted package gadget: sklearn.utils._testing script runner",
+            reduce_payload(
+                "sklearn.utils._testing.assert_run_python_script_without_output", lambda c: (touch(c),), 2
+            ),
+        ),
+        Payload(
+            "module __getattr__ hook",
+            lambda c: call_global("sklearn", "__getattr__", text("datasets")) + b".",
+            live=False,
+        ),
         Payload("benign pickle then malicious pickle", _concatenated),
         Payload("truncated after REDUCE", _truncated),
         Payload(

@@ -180,6 +180,17 @@ DEFAULT_BLOCKLIST = frozenset(
         "numpy.distutils",
         "yaml",
         "jsonpickle",
+        # corners of allowlisted packages that run code, spawn processes, fetch or import by
+        # name (sklearn.utils._testing runs a Python script in a subprocess)
+        "sklearn.utils._testing",
+        "sklearn.utils.estimator_checks",
+        "sklearn.utils.discovery",
+        "sklearn.utils._set_output",
+        "sklearn.datasets",
+        "sklearn.externals",
+        "sklearn.callback",
+        "sklearn.conftest",
+        "scipy.sparse.linalg",
         # network
         "socket",
         "_socket",
@@ -313,7 +324,8 @@ class Policy:
         for segment in name.split(".")[:-1] if "." in name else ():
             if segment.startswith("__") or segment in _DANGEROUS_SEGMENTS:
                 return Judgement(False, "dangerous_construct", f"{module}.{name} reaches through {segment!r}")
-        if "." in name and name.rsplit(".", maxsplit=1)[-1].startswith("__"):
+        last = name.rsplit(".", maxsplit=1)[-1]
+        if ("." in name and last.startswith("__")) or (last.startswith("__") and last.endswith("__")):
             return Judgement(False, "dangerous_construct", f"{module}.{name} reaches a dunder attribute")
         if mode is Mode.ALLOWLIST:
             allowed_by = _match(spellings[-1], self.allowlist)
