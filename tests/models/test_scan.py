@@ -204,3 +204,20 @@ def test_a_path_and_its_bytes_scan_alike(tmp_path: Path, index: int) -> None:
     assert [(g.qualified, g.position, g.allowed) for g in from_path.globals] == [
         (g.qualified, g.position, g.allowed) for g in from_bytes.globals
     ]
+
+
+def test_odd_zip_headers_are_problems_not_crashes() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("archive/data.pkl", pickle.dumps([1]))
+    data = bytearray(buffer.getvalue())
+    central = data.find(b"PK\x01\x02")
+    data[central + 6] = 0xFF  # "version needed to extract": beyond what zipfile implements
+    report = scan(bytes(data))
+    assert report.blocked and report.problems
+    nameless = bytearray(buffer.getvalue())
+    for signature, name_length_offset in ((b"PK\x03\x04", 26), (b"PK\x01\x02", 28)):
+        start = nameless.find(signature)
+        nameless[start + name_length_offset] = 0  # an empty member name
+    report = scan(bytes(nameless))
+    assert report.size == len(nameless)  # it returned a report: no exception escaped

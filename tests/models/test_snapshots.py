@@ -174,3 +174,18 @@ def test_a_restart_walks_back_past_snapshots_that_no_longer_validate(
     assert metrics.value("cadmetrics_model_rollbacks_total", reason="startup_recovery") == 1
     assert metrics.value("cadmetrics_model_rollback_level") == 1
     assert metrics.value("cadmetrics_model_interface_validation_failures_total", reason="non_finite") == 1
+
+
+def test_a_failed_health_check_restores_what_served_before(tmp_path: Path) -> None:
+    healthy = ModelLoader(health_check=lambda model: model.weights[0] < 10)  # no snapshots at all
+    healthy.load(model_file(tmp_path, "good.pkl", 1.0))
+    with pytest.raises(HealthCheckFailed):
+        healthy.reload(model_file(tmp_path, "bad.pkl", 99.0))
+    assert weight(healthy) == 1.0
+    rolled = ModelLoader(snapshots_dir=tmp_path / "snaps", health_check=lambda model: model.weights[0] < 10)
+    for n in (1.0, 2.0, 3.0):
+        rolled.load(model_file(tmp_path, f"m{n}.pkl", n))
+    rolled.rollback(levels=1)
+    with pytest.raises(HealthCheckFailed):
+        rolled.reload(model_file(tmp_path, "bad.pkl", 99.0))
+    assert weight(rolled) == 2.0 and rolled.level == 1  # the operator's choice, not the newest

@@ -123,10 +123,11 @@ class ModelLoader:
             raise
         finally:
             self._duration.observe(time.perf_counter() - started, mode=self.mode.value)
+        previous = (self.model, self.sha256, self.report, self.level)
         if self.store is not None:
             self.store.commit(data, str(source), report.to_dict())
         self._serve(model, digest, report, level=0)
-        self._check_health(model, digest)
+        self._check_health(model, digest, previous)
         return model
 
     def reload(self, path: PathLike) -> Any:
@@ -190,7 +191,9 @@ class ModelLoader:
         if self.store is not None:
             self._available.set(len(self.store.snapshots()))
 
-    def _check_health(self, model: Any, digest: str) -> None:
+    def _check_health(
+        self, model: Any, digest: str, previous: tuple[Any, str | None, ScanReport | None, int]
+    ) -> None:
         if self.health_check is None:
             return
         try:  # a check fails by raising, or by returning a false value (None means no verdict)
@@ -201,10 +204,16 @@ class ModelLoader:
             healthy, problem = False, f"raised {type(exc).__name__}: {exc}"
         if healthy:
             return
+        # back to exactly what served before this load (after a manual rollback too), and
+        # out of the store, so that a restart does not bring the failed model back
         if self.store is not None:
             self.store.discard(digest)
-            if self._serve_first_valid(self.store.snapshots(), 0) is not None:
-                self._rollbacks.inc(reason="health_check_failed")
+        self.model, self.sha256, self.report, self.level = previous
+        self._level_gauge.set(self.level)
+        if self.store is not None:
+            self._available.set(len(self.store.snapshots()))
+        if previous[0] is not None:
+            self._rollbacks.inc(reason="health_check_failed")
         raise HealthCheckFailed(f"the health check {problem}; serving snapshot level {self.level}")
 
     # -- the steps ------------------------------------------------------------------------

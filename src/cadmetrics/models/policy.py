@@ -148,6 +148,16 @@ DEFAULT_BLOCKLIST = frozenset(
         "antigravity",
         "this",
         # indirection
+        "_operator",
+        "_frozen_importlib",
+        "_frozen_importlib_external",
+        "_osx_support",
+        "_aix_support",
+        "_bootsubprocess",
+        "_posixshmem",
+        "_winapi",
+        "msvcrt",
+        "winreg",
         "functools.partial",
         "functools.reduce",
         "functools.partialmethod",
@@ -321,12 +331,18 @@ class Policy:
             blocked_by = _match(qualified, self.blocklist)
             if blocked_by is not None:
                 return Judgement(False, "dangerous_global", f"{qualified} is blocklisted ({blocked_by})")
-        for segment in name.split(".")[:-1] if "." in name else ():
-            if segment.startswith("__") or segment in _DANGEROUS_SEGMENTS:
-                return Judgement(False, "dangerous_construct", f"{module}.{name} reaches through {segment!r}")
-        last = name.rsplit(".", maxsplit=1)[-1]
-        if ("." in name and last.startswith("__")) or (last.startswith("__") and last.endswith("__")):
-            return Judgement(False, "dangerous_construct", f"{module}.{name} reaches a dunder attribute")
+        for segment in name.split("."):
+            if segment in _DANGEROUS_SEGMENTS or (segment.startswith("__") and segment.endswith("__")):
+                return Judgement(False, "dangerous_construct", f"{module}.{name} reaches {segment!r}")
+        if "." in name and spellings[-1] not in self.allowlist:
+            # a dotted name walks attributes (protocol 4): from an innocent module it reaches
+            # whatever that module imported (sklearn.base + np.testing...), which no list of
+            # names can follow; only an exact allowlist entry admits one
+            return Judgement(
+                False,
+                "dangerous_construct",
+                f"{module}.{name} walks attributes and is not exactly allowlisted",
+            )
         if mode is Mode.ALLOWLIST:
             allowed_by = _match(spellings[-1], self.allowlist)
             if allowed_by is None:

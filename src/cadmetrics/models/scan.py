@@ -338,14 +338,14 @@ def _opcode_names(stream: BinaryIO) -> list[str]:
 def _scan_archive(stream: BinaryIO, state: _ScanState) -> None:
     try:
         archive = zipfile.ZipFile(stream)
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+    except Exception as exc:  # BadZipFile, but also NotImplementedError for odd versions...
         state.problems.append(Problem(0, f"unreadable zip archive: {exc}"))
         return
     with archive:
         for info in archive.infolist():
-            if info.is_dir():
-                continue
             try:
+                if info.is_dir():
+                    continue
                 content = archive.read(info)
             except Exception as exc:  # encrypted, unsupported compression, bad CRC...
                 state.problems.append(Problem(info.header_offset, f"unreadable member: {exc}", info.filename))
