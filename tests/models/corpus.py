@@ -312,7 +312,7 @@ def build_corpus() -> list[Payload]:
         ("runpy._run_code", "runpy._run_code", lambda c: (touch(c), {})),
         ("cProfile.run", "cProfile.run", lambda c: (touch(c),)),
         ("profile.run", "profile.run", lambda c: (touch(c),)),
-        ("timeit.timeit", "timeit.timeit", lambda c: (touch(c),)),
+        ("timeit.timeit", "timeit.timeit", lambda c: ("raise ValueError", touch(c))),  # setup runs once
         ("pydoc.pipepager", "pydoc.pipepager", lambda c: ("x", shell(c))),
     ]
     corpus = os_system_all_protocols()

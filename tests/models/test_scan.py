@@ -221,3 +221,19 @@ def test_odd_zip_headers_are_problems_not_crashes() -> None:
         nameless[start + name_length_offset] = 0  # an empty member name
     report = scan(bytes(nameless))
     assert report.size == len(nameless)  # it returned a report: no exception escaped
+
+
+def test_registered_extension_codes_are_judged_every_time() -> None:
+    import copyreg
+
+    code = 0xF7
+    copyreg.add_extension("posix", "system", code)
+    try:
+        payload = b"\x80\x02\x82" + bytes([code]) + b"(S'true'\ntR."
+        for _ in range(2):  # the second scan must not be answered from the unpickler's cache
+            report = scan(payload)
+            assert report.blocked
+            assert [g.qualified for g in report.globals] == ["posix.system"]
+        assert code not in copyreg._extension_cache  # type: ignore[attr-defined]
+    finally:
+        copyreg.remove_extension("posix", "system", code)

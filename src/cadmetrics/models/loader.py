@@ -34,7 +34,7 @@ from cadmetrics.errors import (
 from cadmetrics.models.interface import Interface
 from cadmetrics.models.policy import DEFAULT_POLICY, Mode, Policy, parse_mode
 from cadmetrics.models.report import ScanReport
-from cadmetrics.models.scan import scan
+from cadmetrics.models.scan import extension_cache_cleared, scan
 from cadmetrics.models.snapshots import Snapshot, SnapshotStore
 from cadmetrics.telemetry.facade import Telemetry
 
@@ -268,7 +268,8 @@ class ModelLoader:
                 "loader (for PyTorch: torch.load(path, weights_only=True))"
             )
         try:
-            return _RestrictedUnpickler(io.BytesIO(data), self.mode, self.policy).load()
+            with extension_cache_cleared():  # so that every EXT code meets find_class
+                return _RestrictedUnpickler(io.BytesIO(data), self.mode, self.policy).load()
         except ModelBlocked as blocked:
             if self.mode is not Mode.AUDIT:
                 self._blocked.inc(reason="dangerous_global", mode=self.mode.value)

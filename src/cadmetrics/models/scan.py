@@ -12,6 +12,7 @@ the stream's choosing runs, whatever the mode.
 from __future__ import annotations
 
 import contextlib
+import copyreg
 import gc
 import hashlib
 import io
@@ -276,6 +277,21 @@ def _looks_like_pickle(data: bytes) -> bool:
 
 
 @contextlib.contextmanager
+def extension_cache_cleared() -> Iterator[None]:
+    """The unpickler caches what EXT codes resolved to in the process-wide
+    ``copyreg._extension_cache`` and then skips ``find_class``: a scan would see the host's
+    real objects, and leave stand-ins for the host. Emptied for the load, restored after."""
+    cache: dict[int, object] = copyreg._extension_cache  # type: ignore[attr-defined]
+    saved = dict(cache)
+    cache.clear()
+    try:
+        yield
+    finally:
+        cache.clear()
+        cache.update(saved)
+
+
+@contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
     """The cyclic garbage collector, run again and again while the unpickler builds hundreds
     of thousands of containers, triples a dense scan's time; what a scan builds is dropped at
@@ -313,7 +329,7 @@ def _scan_streams(stream: BinaryIO, size: int, member: str | None, state: _ScanS
             state.opcodes.update(_opcode_names(stream))
             stream.seek(start)
         try:
-            with _collector_paused():
+            with _collector_paused(), extension_cache_cleared():
                 _InertUnpickler(stream, state, member, index).load()
         except Exception as exc:  # whatever the stream makes the unpickler do, it is a finding
             state.problems.append(Problem(stream.tell(), f"{type(exc).__name__}: {exc}", member))
