@@ -295,6 +295,24 @@ def _encrypted_flag(canary: str) -> bytes:
     return bytes(data)
 
 
+def _protoless(canary: str) -> bytes:
+    """Protocol 4 opcodes without the PROTO header: pickle.load does not need it."""
+    return (
+        short_unicode("posix") + short_unicode("system") + b"\x93" + short_unicode(shell(canary)) + b"\x85R."
+    )
+
+
+def _long_first_opcode(canary: str) -> bytes:
+    return text("a" * 5000) + b"0" + call_global("posix", "system", text(shell(canary))) + b"."
+
+
+def _benign_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README", "nothing to see")
+    return buffer.getvalue()
+
+
 def _eval(canary: str) -> bytes:
     return call_global("builtins", "eval", text(touch(canary))) + b"."
 
@@ -388,6 +406,15 @@ def build_corpus() -> list[Payload]:
                 + b"(clogging\nos\ntR."
             ),
         ),
+        Payload("PROTO-less protocol 4 stream", _protoless),
+        Payload("text pickle whose first opcode is 5000 bytes long", _long_first_opcode),
+        Payload("PROTO-less stream with a benign zip appended", lambda c: _protoless(c) + _benign_zip()),
+        Payload(
+            "zip member with a byte after STOP",
+            _zip("archive/data.pkl", lambda c: _eval(c) + b"\n"),
+            archive=True,
+        ),
+        Payload("zip member starting without PROTO", _zip("archive/data.pkl", _protoless), archive=True),
         Payload(
             "module __getattr__ hook",
             lambda c: call_global("sklearn", "__getattr__", text("datasets")) + b".",

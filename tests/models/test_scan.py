@@ -237,3 +237,14 @@ def test_registered_extension_codes_are_judged_every_time() -> None:
         assert code not in copyreg._extension_cache  # type: ignore[attr-defined]
     finally:
         copyreg.remove_extension("posix", "system", code)
+
+
+def test_tensor_bytes_that_start_like_a_pickle_are_data() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("archive/data.pkl", pickle.dumps({"weights": [1.0]}, protocol=2))
+        archive.writestr("archive/data/0", b"K\x05" + np.arange(64, dtype=np.float32).tobytes())
+        archive.writestr("archive/data/1", b"(" + bytes(range(256)) * 4)
+    report = scan(buffer.getvalue(), "allowlist")
+    assert not report.blocked, report.render()
+    assert report.members == ("archive/data.pkl",)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -122,6 +123,8 @@ def test_a_crash_at_any_step_leaves_the_old_state(tmp_path: Path, crash_at: int)
     restarted = ModelLoader(snapshots_dir=snaps)
     assert weight(restarted) == 1.0
     assert len(json.loads((snaps / MANIFEST).read_text())["snapshots"]) == 1
+    for leftover in snaps.glob(".tmp-*"):  # as if the crash happened long ago
+        os.utime(leftover, (0, 0))
     restarted.load(newer)  # and the next commit cleans up what the crash left
     assert not list(snaps.glob(".tmp-*"))
     assert weight(ModelLoader(snapshots_dir=snaps)) == 2.0
@@ -189,3 +192,23 @@ def test_a_failed_health_check_restores_what_served_before(tmp_path: Path) -> No
     with pytest.raises(HealthCheckFailed):
         rolled.reload(model_file(tmp_path, "bad.pkl", 99.0))
     assert weight(rolled) == 2.0 and rolled.level == 1  # the operator's choice, not the newest
+
+
+def test_a_lost_manifest_is_rebuilt_and_no_blob_is_discarded(tmp_path: Path) -> None:
+    snaps = tmp_path / "snaps"
+    loader = ModelLoader(snapshots_dir=snaps)
+    loader.load(model_file(tmp_path, "a.pkl", 1.0))
+    loader.load(model_file(tmp_path, "b.pkl", 2.0))
+    (snaps / MANIFEST).unlink()
+    restarted = ModelLoader(snapshots_dir=snaps)
+    assert restarted.store is not None and len(restarted.store.snapshots()) == 2
+    restarted.load(model_file(tmp_path, "c.pkl", 3.0))
+    assert len(restarted.store.snapshots()) == 3
+
+
+def test_another_writers_fresh_temporary_file_is_left_alone(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path / "snaps")
+    in_flight = tmp_path / "snaps" / ".tmp-other-writer"
+    in_flight.write_bytes(b"half written")
+    store.commit(b"model", "m.pkl")
+    assert in_flight.exists()

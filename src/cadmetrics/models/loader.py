@@ -147,7 +147,7 @@ class ModelLoader:
         self._reloads.inc(result="success")
         return model
 
-    def rollback(self, levels: int = 1, reason: str = "manual") -> Any:
+    def rollback(self, levels: int = 1) -> Any:
         """Serve the snapshot ``levels`` back from the newest (1 = the one before), or the
         next older one that still passes every check."""
         if self.store is None:
@@ -158,7 +158,7 @@ class ModelLoader:
         model = self._serve_first_valid(snapshots, levels)
         if model is None:
             raise NoSnapshot(f"no snapshot from {levels} back passes the checks")
-        self._rollbacks.inc(reason=reason)
+        self._rollbacks.inc(reason="manual")
         return model
 
     # -- snapshots ------------------------------------------------------------------------

@@ -37,9 +37,6 @@ from cadmetrics.models.report import GlobalRef, Problem, ScanReport, Verdict
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
 
 _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
-#: Opcodes a protocol 0 or 1 stream can start with: those that push without needing anything
-#: on the stack or in the memo (protocol 2+ streams start with PROTO).
-_TEXT_PROTOCOL_STARTS = frozenset(b"(}]),cNIJKLMFGSTUVXBCP\x88\x89")
 
 
 class _Inert:
@@ -255,7 +252,7 @@ def _hash_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _head(stream: BinaryIO, size: int = 4096) -> bytes:
+def _head(stream: BinaryIO, size: int = 1 << 16) -> bytes:
     """The first bytes of ``stream`` from where it is, without moving it."""
     start = stream.tell()
     head = stream.read(size)
@@ -263,17 +260,22 @@ def _head(stream: BinaryIO, size: int = 4096) -> bytes:
     return head
 
 
+#: Opcodes that need nothing on the stack but still fail as a stream's first: the memo is empty.
+_CANNOT_START = frozenset({"STOP", "GET", "BINGET", "LONG_BINGET"})
+
+
 def _looks_like_pickle(data: bytes) -> bool:
+    """Whether ``pickle.load`` would get past the first opcode of ``data``: it parses and
+    needs nothing on the stack (PROTO is optional, whatever the protocol). Anything else
+    fails at once under ``pickle.load`` too, so nothing of it could run."""
     if len(data) >= 2 and data[0] == pickle.PROTO[0]:
         return 0 <= data[1] <= pickle.HIGHEST_PROTOCOL
-    if not data or data[0] not in _TEXT_PROTOCOL_STARTS:
-        return False
-    try:  # the first opcode must parse, so that text files are not taken for pickles
+    try:
         with _quiet():
-            next(pickletools.genops(data[:4096]))
+            opcode, _arg, _pos = next(pickletools.genops(data))
     except Exception:
         return False
-    return True
+    return not opcode.stack_before and opcode.name not in _CANNOT_START
 
 
 @contextlib.contextmanager
@@ -366,14 +368,23 @@ def _scan_archive(stream: BinaryIO, state: _ScanState) -> None:
             except Exception as exc:  # encrypted, unsupported compression, bad CRC...
                 state.problems.append(Problem(info.header_offset, f"unreadable member: {exc}", info.filename))
                 continue
-            if _looks_like_member_pickle(content):
-                state.members.append(info.filename)
-                _scan_streams(io.BytesIO(content), len(content), info.filename, state)
+            if _looks_like_pickle(content[: 1 << 16]):
+                _scan_member(content, info.filename, state)
 
 
-def _looks_like_member_pickle(content: bytes) -> bool:
-    """Archive members are data more often than pickles: a member counts as a pickle when it
-    starts with PROTO, or starts like a text-protocol pickle and ends with STOP."""
-    if len(content) >= 2 and content[0] == pickle.PROTO[0]:
-        return content[1] <= pickle.HIGHEST_PROTOCOL
-    return _looks_like_pickle(content) and content.rstrip()[-1:] == pickle.STOP
+def _scan_member(content: bytes, member: str, state: _ScanState) -> None:
+    """Archive members are data more often than pickles, and a tensor's bytes can start like
+    one. Code in a pickle runs only through a global, so a member that names no global and
+    fails is data (``pickle.load`` could run nothing from it); anything else is reported."""
+    scratch = _ScanState(state.mode, state.policy)
+    _scan_streams(io.BytesIO(content), len(content), member, scratch)
+    is_data = not scratch.globals and scratch.problems and content[:1] != pickle.PROTO
+    if is_data:
+        return
+    state.members.append(member)
+    state.globals.extend(scratch.globals)
+    state.problems.extend(scratch.problems)
+    state.protocols.extend(scratch.protocols)
+    state.opcodes.update(scratch.opcodes)
+    state.pickles += scratch.pickles
+    state.persistent_ids += scratch.persistent_ids

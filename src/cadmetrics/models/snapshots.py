@@ -24,6 +24,9 @@ import attrs
 
 MANIFEST = "manifest.json"
 _BLOB_SUFFIX = ".model"
+#: A temporary file older than this was left by a crash; a younger one may be another
+#: process's write in flight.
+_STALE_SECONDS = 3600
 
 
 @attrs.frozen
@@ -103,6 +106,9 @@ class SnapshotStore:
     def _read_manifest(self) -> list[Snapshot] | None:
         path = self.directory / MANIFEST
         if not path.exists():
+            if any(self.directory.glob(f"*{_BLOB_SUFFIX}")):  # lost manifest: rebuild, never discard
+                self.problems.append(SnapshotProblem(path, "missing manifest: rebuilt from the blobs"))
+                return None
             return []
         try:
             entries = json.loads(path.read_text(encoding="utf-8"))["snapshots"]
@@ -144,9 +150,11 @@ class SnapshotStore:
             if blob.name not in names:
                 with contextlib.suppress(OSError):
                     blob.unlink()
-        for stale in self.directory.glob(".tmp-*"):  # left by a crash mid-write
+        cutoff = time.time() - _STALE_SECONDS
+        for stale in self.directory.glob(".tmp-*"):  # left by a crash mid-write, not in flight
             with contextlib.suppress(OSError):
-                stale.unlink()
+                if stale.stat().st_mtime < cutoff:
+                    stale.unlink()
 
 
 def _intact(path: Path, digest: str) -> bool:
