@@ -84,9 +84,10 @@ class ModelBlocked(ModelRefused):
 
     reason = "blocked"
 
-    def __init__(self, message: str, report: object = None) -> None:
+    def __init__(self, message: str, report: object = None, block_reason: str = "dangerous_global") -> None:
         super().__init__(message)
         self.report = report
+        self.block_reason = block_reason  # the contract's reason for the blocking finding
 
 
 class InterfaceInvalid(ModelRefused):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import io
 import pickle
@@ -165,3 +166,10 @@ def test_the_restricted_unpickler_refuses_on_its_own(tmp_path: Path, name: str) 
         with pytest.raises(ModelBlocked, match="the restricted unpickler refused"):
             _RestrictedUnpickler(io.BytesIO(data), mode, Policy()).load()
     assert not canary.exists()
+
+
+def test_restricted_refusals_carry_the_policys_reason() -> None:
+    data = pickle.dumps(collections.UserDict(a=1), protocol=2)  # not on the default allowlist
+    with pytest.raises(ModelBlocked) as caught:
+        _RestrictedUnpickler(io.BytesIO(data), Mode.ALLOWLIST, Policy()).load()
+    assert caught.value.block_reason == "not_allowlisted"

@@ -56,7 +56,10 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if self._mode is not Mode.AUDIT:
             judgement = self._policy.judge(module, name, self._mode)
             if not judgement.allowed:
-                raise ModelBlocked(f"the restricted unpickler refused {module}.{name}: {judgement.detail}")
+                raise ModelBlocked(
+                    f"the restricted unpickler refused {module}.{name}: {judgement.detail}",
+                    block_reason=judgement.reason,
+                )
         return super().find_class(module, name)
 
     def persistent_load(self, pid: object) -> Any:
@@ -272,7 +275,7 @@ class ModelLoader:
                 return _RestrictedUnpickler(io.BytesIO(data), self.mode, self.policy).load()
         except ModelBlocked as blocked:
             if self.mode is not Mode.AUDIT:
-                self._blocked.inc(reason="dangerous_global", mode=self.mode.value)
-            raise ModelBlocked(f"{path}: {blocked}", report) from blocked
+                self._blocked.inc(reason=blocked.block_reason, mode=self.mode.value)
+            raise ModelBlocked(f"{path}: {blocked}", report, blocked.block_reason) from blocked
         except Exception as exc:
             raise ModelLoadFailed(f"{path}: cannot unpickle: {type(exc).__name__}: {exc}") from exc
