@@ -30,6 +30,15 @@ def weight(loader: ModelLoader) -> float:
     return float(loader.model.weights[0])
 
 
+def committed(tmp_path: Path, *weights: float) -> tuple[Path, ModelLoader]:
+    """A loader on a fresh snapshot store that has committed a model of each weight."""
+    snaps = tmp_path / "snaps"
+    loader = ModelLoader(snapshots_dir=snaps)
+    for n, value in enumerate(weights):
+        loader.load(model_file(tmp_path, f"m{n}.pkl", value))
+    return snaps, loader
+
+
 def test_the_store_keeps_the_newest_and_prunes_the_rest(tmp_path: Path) -> None:
     store = SnapshotStore(tmp_path / "snaps", keep=2)
     for n in range(4):
@@ -46,10 +55,7 @@ def test_the_store_keeps_the_newest_and_prunes_the_rest(tmp_path: Path) -> None:
 def test_a_new_loader_restores_the_last_good_model(
     tmp_path: Path, telemetry: Telemetry, metrics: Any
 ) -> None:
-    snaps = tmp_path / "snaps"
-    first = ModelLoader(snapshots_dir=snaps)
-    first.load(model_file(tmp_path, "a.pkl", 1.0))
-    first.load(model_file(tmp_path, "b.pkl", 2.0))
+    snaps, _ = committed(tmp_path, 1.0, 2.0)
     restarted = ModelLoader(snapshots_dir=snaps, telemetry=telemetry)
     assert weight(restarted) == 2.0
     assert restarted.level == 0
@@ -57,7 +63,7 @@ def test_a_new_loader_restores_the_last_good_model(
     newest = restarted.store.snapshots()[0]
     assert newest.report is not None and newest.report["verdict"] == "allowed"
     assert newest.report["sha256"] == newest.sha256
-    assert newest.source.endswith("b.pkl") and newest.created > 0
+    assert newest.source.endswith("m1.pkl") and newest.created > 0  # the newer of the two
     assert metrics.value("cadmetrics_model_snapshots_available") == 2
 
 
@@ -65,10 +71,7 @@ def test_a_new_loader_restores_the_last_good_model(
 def test_a_corrupt_newest_snapshot_is_skipped_and_counted(
     tmp_path: Path, telemetry: Telemetry, metrics: Any, damage: str
 ) -> None:
-    snaps = tmp_path / "snaps"
-    loader = ModelLoader(snapshots_dir=snaps)
-    loader.load(model_file(tmp_path, "a.pkl", 1.0))
-    loader.load(model_file(tmp_path, "b.pkl", 2.0))
+    snaps, loader = committed(tmp_path, 1.0, 2.0)
     newest = snaps / f"{loader.sha256}.model"
     data = bytearray(newest.read_bytes())
     if damage == "flip":
@@ -86,9 +89,7 @@ def test_a_corrupt_newest_snapshot_is_skipped_and_counted(
 
 
 def test_an_unreadable_manifest_is_rebuilt_from_the_blobs(tmp_path: Path) -> None:
-    snaps = tmp_path / "snaps"
-    loader = ModelLoader(snapshots_dir=snaps)
-    loader.load(model_file(tmp_path, "a.pkl", 1.0))
+    snaps, _ = committed(tmp_path, 1.0)
     (snaps / MANIFEST).write_text('{"snapshots": [{"sha256": ')
     restarted = ModelLoader(snapshots_dir=snaps)
     assert weight(restarted) == 1.0
@@ -195,10 +196,7 @@ def test_a_failed_health_check_restores_what_served_before(tmp_path: Path) -> No
 
 
 def test_a_lost_manifest_is_rebuilt_and_no_blob_is_discarded(tmp_path: Path) -> None:
-    snaps = tmp_path / "snaps"
-    loader = ModelLoader(snapshots_dir=snaps)
-    loader.load(model_file(tmp_path, "a.pkl", 1.0))
-    loader.load(model_file(tmp_path, "b.pkl", 2.0))
+    snaps, _ = committed(tmp_path, 1.0, 2.0)
     (snaps / MANIFEST).unlink()
     restarted = ModelLoader(snapshots_dir=snaps)
     assert restarted.store is not None and len(restarted.store.snapshots()) == 2
