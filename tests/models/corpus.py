@@ -302,8 +302,14 @@ def _protoless(canary: str) -> bytes:
     )
 
 
-def _long_first_opcode(canary: str) -> bytes:
-    return text("a" * 5000) + b"0" + call_global("posix", "system", text(shell(canary))) + b"."
+def _long_first_opcode(canary: str, length: int = 5000) -> bytes:
+    return text("a" * length) + b"0" + call_global("posix", "system", text(shell(canary))) + b"."
+
+
+def _outrunning_first_opcode(canary: str) -> bytes:
+    """A first opcode (BINUNICODE) longer than any look-ahead a scanner reads to decide
+    whether a stream, or an archive member, is a pickle at all."""
+    return b"X" + struct.pack("<I", 100_000) + b"a" * 100_000 + b"0" + _eval(canary)
 
 
 def _benign_zip() -> bytes:
@@ -408,6 +414,12 @@ def build_corpus() -> list[Payload]:
         ),
         Payload("PROTO-less protocol 4 stream", _protoless),
         Payload("text pickle whose first opcode is 5000 bytes long", _long_first_opcode),
+        Payload("first opcode longer than 64 KiB", _outrunning_first_opcode),
+        Payload(
+            "zip member whose first opcode outruns the look-ahead",
+            _zip("archive/data.pkl", _outrunning_first_opcode),
+            archive=True,
+        ),
         Payload("PROTO-less stream with a benign zip appended", lambda c: _protoless(c) + _benign_zip()),
         Payload(
             "zip member with a byte after STOP",

@@ -85,6 +85,21 @@ def test_the_size_limit_comes_first(tmp_path: Path, telemetry: Telemetry, metric
     assert not canary.exists()
 
 
+def test_the_size_limit_bounds_what_an_archive_unpacks_to(
+    tmp_path: Path, telemetry: Telemetry, metrics: Any
+) -> None:
+    import zipfile
+
+    path = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/data.pkl", b"N" * 32 * 1024**2)
+    limit = 1024**2
+    assert path.stat().st_size < limit
+    with pytest.raises(ModelBlocked, match="malformed"):
+        ModelLoader(max_bytes=limit, telemetry=telemetry).load(path)
+    assert metrics.value("cadmetrics_model_opcode_blocked_total", reason="malformed") == 1
+
+
 def test_the_digest_allowlist_comes_before_the_scan(
     tmp_path: Path, telemetry: Telemetry, metrics: Any
 ) -> None:

@@ -56,6 +56,7 @@ BENIGN = {
         True,
         1.5,
     ],
+    "a text longer than the look-ahead": "x" * 100_000,
 }
 
 
@@ -143,6 +144,61 @@ def test_an_unreadable_zip_member_blocks() -> None:
     report = scan(bytes(data))
     assert report.blocked
     assert report.problems[0].member == "archive/data.pkl"
+
+
+def _bomb(members: int, size: int) -> bytes:
+    """Members that each deflate ``size`` bytes of one repeated opcode down to almost nothing;
+    each could start a pickle (a zip bomb aimed at a scanner that reads pickles whole)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for index in range(members):
+            archive.writestr(f"archive/data{index}.pkl", b"N" * size)
+    return buffer.getvalue()
+
+
+def test_a_member_that_unpacks_past_the_limit_is_a_problem_not_read() -> None:
+    data = _bomb(1, 64 * 1024**2)
+    assert len(data) < 128 * 1024
+    report = scan(data, max_unpacked_bytes=8 * 1024**2)
+    assert report.blocked
+    assert "past the scan's limit of 8388608 bytes" in report.problems[0].message
+    assert report.problems[0].member == "archive/data0.pkl"
+    assert report.pickle_count == 0
+
+
+def test_many_members_add_up_to_the_limit() -> None:
+    report = scan(_bomb(40, 1024**2), max_unpacked_bytes=16 * 1024**2)
+    assert report.blocked
+    messages = [problem.message for problem in report.problems]
+    assert any("the archive unpacks past the scan's limit" in message for message in messages)
+
+
+def test_data_members_are_read_no_further_than_their_first_bytes() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/data.pkl", pickle.dumps({"w": "archive/data/0"}, protocol=2))
+        archive.writestr("archive/data/0", b"\x00" * 256 * 1024**2)  # no pickle starts with 0x00
+    report = scan(buffer.getvalue(), "allowlist", max_unpacked_bytes=1024**2)
+    assert not report.blocked, report.render()
+    assert report.members == ("archive/data.pkl",)
+
+
+@pytest.mark.parametrize("mode", [Mode.BLOCKLIST, Mode.ALLOWLIST])
+def test_an_archive_whose_header_reads_as_a_broken_pickle_is_just_an_archive(mode: Mode) -> None:
+    """``PK`` is PERSID to the unpickler: a pickle view of every zip that fails at the first
+    non-ASCII byte before a newline. Failing without naming a global, it could run nothing."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        # every header byte before the member's newline is ASCII (its CRC too), so the
+        # persistent id parses and the unpickler goes on into the next header
+        archive.writestr(zipfile.ZipInfo("archive/version", (1980, 1, 1, 0, 0, 0)), b"4\n")
+        archive.writestr("archive/data.pkl", pickle.dumps([b"\xff\n"], protocol=3))
+        archive.writestr("archive/data/0", b"\x01" * 100_000)
+    data = buffer.getvalue()
+    assert data[: data.index(b"\n")].isascii()
+    report = scan(data, mode)
+    assert not report.blocked, report.render()
+    assert report.members == ("archive/data.pkl",)
 
 
 MALICIOUS = [p.build("/nonexistent/cadmetrics-canary") for p in build_corpus()]

@@ -71,7 +71,8 @@ class ModelLoader:
 
     ``mode`` is checked now: an unknown name raises :class:`~cadmetrics.errors.UnknownScanMode`
     instead of quietly skipping the scan. ``allowed_sha256`` (full hex digests) restricts
-    loads to known files. ``interface`` is what the model must offer (default: a callable
+    loads to known files. ``max_bytes`` bounds the file, and what a zip archive unpacks to
+    during the scan. ``interface`` is what the model must offer (default: a callable
     ``predict``).
     """
 
@@ -251,7 +252,7 @@ class ModelLoader:
     def _scan(self, data: bytes, path: str) -> ScanReport:
         blocking = self.mode is not Mode.AUDIT
         try:
-            report = scan(data, self.mode, self.policy, name=str(path))
+            report = scan(data, self.mode, self.policy, name=str(path), max_unpacked_bytes=self.max_bytes)
         except UnsupportedModelFormat as exc:
             self._scans.inc(mode=self.mode.value, result="error")
             if blocking:

@@ -38,6 +38,13 @@ Source = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
 
 _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
 
+#: What one scan may decompress from an archive, in all, unless told otherwise.
+DEFAULT_MAX_UNPACKED_BYTES = 4 * 1024**3
+
+#: How much of an archive member is read to tell a pickle from data: enough for the first
+#: opcode; one whose argument runs on past it is scanned as a pickle, so no more is needed.
+_MEMBER_HEAD = 4096
+
 
 class _Inert:
     """Stands in for every object a pickle asks for: accepts any arguments, any state, any
@@ -132,6 +139,7 @@ def scan(
     policy: Policy = DEFAULT_POLICY,
     *,
     name: str | None = None,
+    max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_BYTES,
 ) -> ScanReport:
     """Scan a pickle (raw, several concatenated, or inside a zip archive) without running it.
 
@@ -139,6 +147,8 @@ def scan(
     for input that is neither a pickle nor a zip archive, :class:`InputError` when it cannot
     be read; everything wrong inside a stream is a problem in the report, never an exception.
     ``name`` is how the report names the source (default: its path, or ``<bytes>``).
+    ``max_unpacked_bytes`` bounds what the scan decompresses from a zip archive, in all: past
+    it, the rest of the archive is a problem (a zip bomb), not hours and gigabytes.
     """
     chosen = parse_mode(mode)
     started = time.perf_counter()
@@ -147,17 +157,20 @@ def scan(
         shown = name or opened.shown
         head = _head(opened.stream)
         looks_zip = head[:4] in _ZIP_SIGNATURES or (opened.size >= 22 and zipfile.is_zipfile(opened.stream))
-        looks_pickle = _looks_like_pickle(head)
+        looks_pickle = _looks_like_pickle(head, complete=len(head) == opened.size)
         if not looks_zip and not looks_pickle:
             raise UnsupportedModelFormat(
                 f"{shown}: neither a pickle stream nor a zip archive (starts {head[:8]!r})"
             )
-        if looks_pickle:  # a file that is both (a polyglot) is scanned both ways
+        if looks_pickle and looks_zip:  # a polyglot is scanned both ways
+            opened.stream.seek(0)
+            _scan_unless_data(opened.stream, opened.size, None, state)
+        elif looks_pickle:
             opened.stream.seek(0)
             _scan_streams(opened.stream, opened.size, None, state)
         if looks_zip:
             opened.stream.seek(0)
-            _scan_archive(opened.stream, state)
+            _scan_archive(opened.stream, state, max_unpacked_bytes)
         digest = opened.sha256()
     blocked = chosen is not Mode.AUDIT and (
         bool(state.problems) or any(not ref.allowed for ref in state.globals)
@@ -260,22 +273,29 @@ def _head(stream: BinaryIO, size: int = 1 << 16) -> bytes:
     return head
 
 
+_OPCODES = {opcode.code: opcode for opcode in pickletools.opcodes}
+
 #: Opcodes that need nothing on the stack but still fail as a stream's first: the memo is empty.
 _CANNOT_START = frozenset({"STOP", "GET", "BINGET", "LONG_BINGET"})
 
 
-def _looks_like_pickle(data: bytes) -> bool:
+def _looks_like_pickle(data: bytes, *, complete: bool) -> bool:
     """Whether ``pickle.load`` would get past the first opcode of ``data``: it parses and
     needs nothing on the stack (PROTO is optional, whatever the protocol). Anything else
-    fails at once under ``pickle.load`` too, so nothing of it could run."""
+    fails at once under ``pickle.load`` too, so nothing of it could run. ``data`` is the
+    first bytes of a stream, all of it when ``complete``; a first opcode whose argument runs
+    on past an incomplete ``data`` (a long string, say) could well parse, so it counts."""
     if len(data) >= 2 and data[0] == pickle.PROTO[0]:
         return 0 <= data[1] <= pickle.HIGHEST_PROTOCOL
+    opcode = _OPCODES.get(data[:1].decode("latin-1"))
+    if opcode is None or opcode.stack_before or opcode.name in _CANNOT_START:
+        return False
     try:
         with _quiet():
-            opcode, _arg, _pos = next(pickletools.genops(data))
+            next(pickletools.genops(data))
     except Exception:
-        return False
-    return not opcode.stack_before and opcode.name not in _CANNOT_START
+        return not complete
+    return True
 
 
 @contextlib.contextmanager
@@ -321,7 +341,7 @@ def _scan_streams(stream: BinaryIO, size: int, member: str | None, state: _ScanS
     while stream.tell() < size:
         start = stream.tell()
         head = _head(stream)
-        if index and not _looks_like_pickle(head):
+        if index and not _looks_like_pickle(head, complete=start + len(head) == size):
             state.problems.append(
                 Problem(start, f"{size - start} bytes of trailing data after the pickle", member)
             )
@@ -353,35 +373,69 @@ def _opcode_names(stream: BinaryIO) -> list[str]:
     return names
 
 
-def _scan_archive(stream: BinaryIO, state: _ScanState) -> None:
+def _scan_archive(stream: BinaryIO, state: _ScanState, limit: int) -> None:
+    """Every member that could start a pickle is scanned whole; any other is data, read no
+    further than its first bytes (a tensor of gigabytes costs a few kilobytes). Everything
+    decompressed counts against ``limit``, so a zip bomb, one member or thousands of
+    overlapping ones, ends as a problem. A member never unpacks past its declared size:
+    zipfile stops there, and a stream that holds more fails its CRC check."""
     try:
         archive = zipfile.ZipFile(stream)
     except Exception as exc:  # BadZipFile, but also NotImplementedError for odd versions...
         state.problems.append(Problem(0, f"unreadable zip archive: {exc}"))
         return
+    unpacked = 0
     with archive:
         for info in archive.infolist():
+            if info.is_dir():
+                continue
+            if unpacked + _MEMBER_HEAD > limit:
+                state.problems.append(
+                    Problem(
+                        info.header_offset,
+                        f"the archive unpacks past the scan's limit of {limit} bytes (a zip bomb?); "
+                        "this member and the ones after it are not scanned",
+                        info.filename,
+                    )
+                )
+                return
             try:
-                if info.is_dir():
-                    continue
-                content = archive.read(info)
+                with archive.open(info) as member:
+                    head = member.read(_MEMBER_HEAD)
+                    unpacked += len(head)
+                    if not _looks_like_pickle(head, complete=len(head) < _MEMBER_HEAD):
+                        continue
+                    if unpacked - len(head) + info.file_size > limit:
+                        state.problems.append(
+                            Problem(
+                                info.header_offset,
+                                f"the member unpacks to {info.file_size} bytes, past the scan's "
+                                f"limit of {limit} bytes for the archive (a zip bomb?); not scanned",
+                                info.filename,
+                            )
+                        )
+                        continue
+                    content = head + member.read()
             except Exception as exc:  # encrypted, unsupported compression, bad CRC...
                 state.problems.append(Problem(info.header_offset, f"unreadable member: {exc}", info.filename))
                 continue
-            if _looks_like_pickle(content[: 1 << 16]):
-                _scan_member(content, info.filename, state)
+            unpacked += len(content) - len(head)
+            _scan_unless_data(io.BytesIO(content), len(content), info.filename, state)
 
 
-def _scan_member(content: bytes, member: str, state: _ScanState) -> None:
-    """Archive members are data more often than pickles, and a tensor's bytes can start like
-    one. Code in a pickle runs only through a global, so a member that names no global and
-    fails is data (``pickle.load`` could run nothing from it); anything else is reported."""
+def _scan_unless_data(stream: BinaryIO, size: int, member: str | None, state: _ScanState) -> None:
+    """Archive members are data more often than pickles, a tensor's bytes can start like one,
+    and so can a zip archive itself (``PK`` reads as a persistent id). Code in a pickle runs
+    only through a global, so a stream that names no global and fails is data (``pickle.load``
+    could run nothing from it); anything else is reported."""
+    starts_with_proto = _head(stream, 1) == pickle.PROTO
     scratch = _ScanState(state.mode, state.policy)
-    _scan_streams(io.BytesIO(content), len(content), member, scratch)
-    is_data = not scratch.globals and scratch.problems and content[:1] != pickle.PROTO
+    _scan_streams(stream, size, member, scratch)
+    is_data = not scratch.globals and scratch.problems and not starts_with_proto
     if is_data:
         return
-    state.members.append(member)
+    if member is not None:
+        state.members.append(member)
     state.globals.extend(scratch.globals)
     state.problems.extend(scratch.problems)
     state.protocols.extend(scratch.protocols)
