@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -151,6 +152,15 @@ def test_scan_gives_a_verdict_per_file_and_the_exit_code(
     assert "notes.txt: skipped" in out
     code, out, _ = run(capsys, "scan", "--json", "--mode", "allowlist", str(models / "ok.pkl"))
     assert code == 0 and '"verdict": "allowed"' in out
+    code, out, _ = run(capsys, "scan", "--json", str(models), str(tmp_path / "absent.pkl"))
+    verdicts = {Path(entry["source"]).name: entry["verdict"] for entry in json.loads(out)}
+    assert code == 2
+    assert verdicts == {
+        "ok.pkl": "allowed",
+        "notes.txt": "skipped",
+        "evil.bin": "blocked",
+        "absent.pkl": "error",
+    }
     custom = models / "custom.pkl"
     custom.write_bytes(b"cmyapp\nModel\n)R.")
     assert run(capsys, "scan", "--mode", "allowlist", str(custom))[0] == 1

@@ -20,7 +20,7 @@ from cadmetrics.errors import (
     ModelTooLarge,
     UnknownScanMode,
 )
-from cadmetrics.models import Mode, Policy
+from cadmetrics.models import Mode, Policy, scan
 from cadmetrics.models.interface import Interface
 from cadmetrics.models.loader import ModelLoader, _RestrictedUnpickler
 from tests.models.corpus import build_corpus
@@ -181,6 +181,30 @@ def test_the_restricted_unpickler_refuses_on_its_own(tmp_path: Path, name: str) 
         with pytest.raises(ModelBlocked, match="the restricted unpickler refused"):
             _RestrictedUnpickler(io.BytesIO(data), mode, Policy()).load()
     assert not canary.exists()
+
+
+def test_a_load_the_restricted_unpickler_refuses_is_counted_as_blocked(
+    tmp_path: Path, telemetry: Telemetry, metrics: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scanner bug, simulated by a scan that records and blocks nothing: the second check
+    refuses, and the metrics say blocked, not allowed."""
+    from cadmetrics.models import loader as loader_module
+
+    def blind_scan(*args: Any, **kwargs: Any) -> Any:
+        return scan(args[0], Mode.AUDIT, name=kwargs.get("name"))
+
+    monkeypatch.setattr(loader_module, "scan", blind_scan)
+    path, canary = attack(tmp_path)
+    with pytest.raises(ModelBlocked, match="the restricted unpickler refused"):
+        ModelLoader(telemetry=telemetry).load(path)
+    assert not canary.exists()
+    assert metrics.value("cadmetrics_model_opcode_scans_total", mode="blocklist", result="blocked") == 1
+    assert metrics.value("cadmetrics_model_opcode_scans_total", result="allowed") == 0
+    assert (
+        metrics.value("cadmetrics_model_opcode_blocked_total", reason="dangerous_global", mode="blocklist")
+        == 1
+    )
+    assert metrics.value("cadmetrics_model_load_refusals_total", reason="blocked") == 1
 
 
 def test_restricted_refusals_carry_the_policys_reason() -> None:

@@ -84,8 +84,38 @@ def test_a_corrupt_newest_snapshot_is_skipped_and_counted(
     restarted = ModelLoader(snapshots_dir=snaps, telemetry=telemetry)
     assert weight(restarted) == 1.0  # never the damaged file
     assert restarted.store is not None and "missing, torn or corrupt" in str(restarted.store.problems[0])
+    assert restarted.level == 1  # not the newest committed model
+    assert metrics.value("cadmetrics_model_rollback_level") == 1
     assert metrics.value("cadmetrics_model_rollbacks_total", reason="corrupt_snapshot") == 1
+    assert metrics.value("cadmetrics_model_rollbacks_total", reason="startup_recovery") == 0
     assert metrics.value("cadmetrics_model_snapshots_available") == 1
+
+
+def test_damage_that_does_not_change_what_serves_is_no_rollback(
+    tmp_path: Path, telemetry: Telemetry, metrics: Any
+) -> None:
+    torn_oldest, loader = committed(tmp_path / "a", 1.0, 2.0, 3.0)
+    assert loader.store is not None
+    loader.store.snapshots()[-1].path.write_bytes(b"torn")
+    restarted = ModelLoader(snapshots_dir=torn_oldest, telemetry=telemetry)
+    assert weight(restarted) == 3.0 and restarted.level == 0
+    assert restarted.store is not None and len(restarted.store.problems) == 1
+    assert metrics.value("cadmetrics_model_snapshots_available") == 2
+    lost_manifest, _ = committed(tmp_path / "b", 1.0, 2.0)
+    (lost_manifest / MANIFEST).write_text("{")
+    restarted = ModelLoader(snapshots_dir=lost_manifest, telemetry=telemetry)
+    assert weight(restarted) == 2.0 and restarted.level == 0
+    assert metrics.value("cadmetrics_model_rollbacks_total") == 0
+
+
+def test_rollback_levels_count_a_damaged_snapshot(tmp_path: Path) -> None:
+    _, loader = committed(tmp_path, 1.0, 2.0, 3.0)
+    assert loader.store is not None
+    loader.store.snapshots()[1].path.unlink()  # the model of weight 2.0
+    loader.rollback(levels=1)  # level 1 is gone: the next intact one back
+    assert weight(loader) == 1.0 and loader.level == 2
+    with pytest.raises(NoSnapshot, match="no intact snapshot 3 back"):
+        loader.rollback(levels=3)
 
 
 def test_an_unreadable_manifest_is_rebuilt_from_the_blobs(tmp_path: Path) -> None:
@@ -139,7 +169,7 @@ def test_rollback_walks_back_explicitly(tmp_path: Path, telemetry: Telemetry, me
     assert weight(loader) == 1.0 and loader.level == 2
     assert metrics.value("cadmetrics_model_rollback_level") == 2
     assert metrics.value("cadmetrics_model_rollbacks_total", reason="manual") == 1
-    with pytest.raises(NoSnapshot, match="no snapshot 3 back: 3 available"):
+    with pytest.raises(NoSnapshot, match="no intact snapshot 3 back: 3 available"):
         loader.rollback(levels=3)
     with pytest.raises(NoSnapshot, match="needs snapshots_dir"):
         ModelLoader().rollback()

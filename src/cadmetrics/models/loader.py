@@ -157,9 +157,10 @@ class ModelLoader:
         if self.store is None:
             raise NoSnapshot("rollback needs snapshots_dir")
         snapshots = self.store.snapshots()
-        if not 1 <= levels < len(snapshots):
-            raise NoSnapshot(f"no snapshot {levels} back: {len(snapshots)} available")
-        model = self._serve_first_valid(snapshots, levels)
+        candidates = [snapshot for snapshot in snapshots if snapshot.level >= levels]
+        if levels < 1 or not candidates:
+            raise NoSnapshot(f"no intact snapshot {levels} back: {len(snapshots)} available")
+        model = self._serve_first_valid(candidates)
         if model is None:
             raise NoSnapshot(f"no snapshot from {levels} back passes the checks")
         self._rollbacks.inc(reason="manual")
@@ -168,24 +169,29 @@ class ModelLoader:
     # -- snapshots ------------------------------------------------------------------------
 
     def _recover(self) -> None:
-        """Restore the last good model from the snapshots left by an earlier process."""
+        """Restore the last good model from the snapshots left by an earlier process.
+
+        Serving anything but the newest committed model is a rollback, counted once: as
+        ``corrupt_snapshot`` when a newer snapshot is damaged on disk, as
+        ``startup_recovery`` when the newer ones are intact but no longer pass the checks.
+        Damage to older snapshots or to the manifest changes nothing that serves: it is in
+        ``store.problems`` and in the snapshots-available gauge, not a rollback."""
         assert self.store is not None
         snapshots = self.store.snapshots()
-        for _ in self.store.problems:
-            self._rollbacks.inc(reason="corrupt_snapshot")
-        if snapshots and self._serve_first_valid(snapshots, 0) is not None and self.level > 0:
-            self._rollbacks.inc(reason="startup_recovery")
+        damaged = [problem.level for problem in self.store.problems if problem.level is not None]
+        if self._serve_first_valid(snapshots) is not None and self.level > 0:
+            newer_damaged = any(level < self.level for level in damaged)
+            self._rollbacks.inc(reason="corrupt_snapshot" if newer_damaged else "startup_recovery")
         self._available.set(len(snapshots))
 
-    def _serve_first_valid(self, snapshots: list[Snapshot], start: int) -> Any:
-        for level in range(start, len(snapshots)):
-            snapshot = snapshots[level]
+    def _serve_first_valid(self, snapshots: list[Snapshot]) -> Any:
+        """The first of ``snapshots`` that passes every check again, now serving."""
+        for snapshot in snapshots:
             try:
                 model, digest, report = self._admit(snapshot.read(), str(snapshot.path))
             except (ModelRefused, ValueError, OSError):
                 continue
-            self._serve(model, digest, report, level)
-            self._available.set(len(snapshots))
+            self._serve(model, digest, report, snapshot.level)
             return model
         return None
 
@@ -228,7 +234,14 @@ class ModelLoader:
         if self.allowed_sha256 is not None and digest not in self.allowed_sha256:
             raise HashNotAllowed(f"{source}: sha256 {digest} is not on the allowed list")
         report = self._scan(data, source)
-        model = self._unpickle(data, source, report)
+        verdict = "allowed"
+        try:
+            model = self._unpickle(data, source, report)
+        except ModelBlocked:  # the second check refused what the first allowed
+            verdict = "blocked"
+            raise
+        finally:
+            self._scans.inc(mode=self.mode.value, result=verdict)
         try:
             self.interface.validate(model)
         except InterfaceInvalid as invalid:
@@ -250,6 +263,7 @@ class ModelLoader:
         return data
 
     def _scan(self, data: bytes, path: str) -> ScanReport:
+        """The scan; a verdict of allowed is counted once the restricted unpickler agrees."""
         blocking = self.mode is not Mode.AUDIT
         try:
             report = scan(data, self.mode, self.policy, name=str(path), max_unpacked_bytes=self.max_bytes)
@@ -258,8 +272,8 @@ class ModelLoader:
             if blocking:
                 self._blocked.inc(reason="unknown_format", mode=self.mode.value)
             raise ModelBlocked(f"{path}: {exc}") from exc
-        self._scans.inc(mode=self.mode.value, result=report.verdict.value)
         if report.blocked:
+            self._scans.inc(mode=self.mode.value, result="blocked")
             for reason in report.block_reasons:
                 self._blocked.inc(reason=reason, mode=self.mode.value)
             raise ModelBlocked(f"{path}: blocked: " + ", ".join(report.block_reasons), report)

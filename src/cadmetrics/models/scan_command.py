@@ -2,7 +2,8 @@
 
 Exit 0 when every model is allowed, 1 when any is blocked, 2 when an input cannot be read or
 a file named on the command line is not a model (in a walked directory such files are only
-listed as skipped).
+listed as skipped). ``--json`` prints a list with an entry for every file: the scan report, or
+``{"source", "verdict": "skipped" | "error", "reason"}`` for a file that was not scanned.
 """
 
 from __future__ import annotations
@@ -40,12 +41,16 @@ def run_scan(
             if named:
                 err.write(f"cadmetrics: error: {exc}\n")
                 status = max(status, UNREADABLE)
-            elif not as_json:
-                out.write(f"{path}: skipped (neither a pickle nor a zip archive)\n")
+                reports.append(_not_scanned(path, "error", str(exc)))
+            else:
+                reports.append(_not_scanned(path, "skipped", "neither a pickle nor a zip archive"))
+                if not as_json:
+                    out.write(f"{path}: skipped (neither a pickle nor a zip archive)\n")
             continue
         except InputError as exc:
             err.write(f"cadmetrics: error: {exc}\n")
             status = max(status, UNREADABLE)
+            reports.append(_not_scanned(path, "error", str(exc)))
             continue
         if report.blocked:
             status = max(status, BLOCKED)
@@ -56,6 +61,10 @@ def run_scan(
     if as_json:
         out.write(json.dumps(reports, indent=2) + "\n")
     return status
+
+
+def _not_scanned(path: Path, verdict: str, reason: str) -> dict[str, object]:
+    return {"source": str(path), "verdict": verdict, "reason": reason}
 
 
 def _files(paths: Sequence[str]) -> Iterator[tuple[Path, bool]]:

@@ -37,6 +37,7 @@ class Snapshot:
     source: str  # where the model was loaded from
     path: Path
     report: Mapping[str, Any] | None = None  # the ScanReport that admitted it, as a dict
+    level: int = 0  # place in the manifest, newest first, counting damaged snapshots too
 
     def read(self) -> bytes:
         """The model's bytes, verified against the recorded digest."""
@@ -50,6 +51,7 @@ class Snapshot:
 class SnapshotProblem:
     path: Path
     message: str
+    level: int | None = None  # the damaged snapshot's place in the manifest; None for the manifest
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"
@@ -81,17 +83,22 @@ class SnapshotStore:
         return snapshot
 
     def snapshots(self) -> list[Snapshot]:
-        """The intact snapshots, newest first; problems found on the way are in ``problems``."""
+        """The intact snapshots, newest first; problems found on the way are in ``problems``.
+
+        Each keeps its ``level`` in the manifest, so that a damaged newest snapshot leaves the
+        next one at level 1: it is not the newest committed model, and says so."""
         self.problems = []
         listed = self._read_manifest()
         if listed is None:
             listed = self._rebuild_from_blobs()
         intact = []
-        for snapshot in listed:
+        for level, snapshot in enumerate(listed):
             if _intact(snapshot.path, snapshot.sha256):
-                intact.append(snapshot)
+                intact.append(attrs.evolve(snapshot, level=level))
             else:
-                self.problems.append(SnapshotProblem(snapshot.path, "missing, torn or corrupt: skipped"))
+                self.problems.append(
+                    SnapshotProblem(snapshot.path, "missing, torn or corrupt: skipped", level)
+                )
         return intact
 
     def discard(self, digest: str) -> None:
