@@ -115,3 +115,26 @@ class HealthCheckFailed(ModelRefused):
 
 class NoSnapshot(ModelError):
     """A rollback asked for a snapshot that does not exist or none validates."""
+
+
+class FeatureError(CadMetricsError):
+    """A feature vector could not be computed. ``reason`` is the contract's error reason
+    (``cadmetrics_feature_extraction_errors_total``) and ``format`` the input's format."""
+
+    def __init__(self, message: str, *, reason: str = "internal", format: str = "unknown") -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.format = format
+
+
+class FeatureInputError(FeatureError, InputError):
+    """A CAD file (or in-memory mesh) that cannot give features: empty, truncated, malformed,
+    non-finite, degenerate, too large or of no supported format. The message names the
+    source and the problem; ``reason`` is one of the contract's error reasons."""
+
+
+class MissingDependency(FeatureError):
+    """A format needs an optional extra that is not installed; the message names the extra."""
+
+    def __init__(self, message: str, *, format: str = "unknown") -> None:
+        super().__init__(message, reason="missing_dependency", format=format)
