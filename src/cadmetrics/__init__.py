@@ -12,10 +12,13 @@ from cadmetrics.errors import (
     ContractCollisionError,
     ContractError,
     ContractLoadError,
+    FeatureError,
+    FeatureInputError,
     InputError,
     LabelError,
     TelemetryError,
 )
+from cadmetrics.features.extractor import FeatureExtractor
 from cadmetrics.models.loader import ModelLoader
 from cadmetrics.models.scan import scan
 from cadmetrics.telemetry.facade import Telemetry
@@ -28,6 +31,9 @@ __all__ = [
     "ContractCollisionError",
     "ContractError",
     "ContractLoadError",
+    "FeatureError",
+    "FeatureExtractor",
+    "FeatureInputError",
     "InputError",
     "LabelError",
     "MetricSpec",

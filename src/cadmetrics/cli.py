@@ -88,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scan_p.add_argument("--json", action="store_true", help="print the reports as JSON")
 
+    extract_p = commands.add_parser("extract", help="feature vectors of CAD files (STL, OBJ, PLY, DXF)")
+    extract_p.add_argument("paths", nargs="+", metavar="PATH", help="files, or directories to walk")
+    extract_p.add_argument("--version", default="v4", help="feature version, v1 to v4 (default v4)")
+    extract_p.add_argument("--json", action="store_true", help="print the vectors as JSON")
+
     demo_p = commands.add_parser("demo", help="emit every metric through both backends and verify the output")
     _contract_option(demo_p)
     return parser
@@ -117,6 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 as_json=args.json,
                 out=sys.stdout,
                 err=sys.stderr,
+            )
+        if args.command == "extract":
+            from cadmetrics.features.extract_command import run_extract
+
+            return run_extract(
+                args.paths, version=args.version, as_json=args.json, out=sys.stdout, err=sys.stderr
             )
         if args.command == "demo":
             from cadmetrics.demo import run_demo

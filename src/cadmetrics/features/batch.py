@@ -1,0 +1,142 @@
+"""Many files at once, on any ``concurrent.futures.Executor``.
+
+Threads share the calling extractor (its L1 cache, its telemetry). Any other executor (a
+process pool, a dask.distributed client's executor...) runs a module-level function on a
+picklable description of the extractor; each worker process builds its extractor once and
+keeps it, L1 cache included. Workers emit metrics through prometheus_client's multiprocess
+mode when ``PROMETHEUS_MULTIPROC_DIR`` is set (the host's registry then gathers them all);
+otherwise their metrics stay in the worker.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from cadmetrics.errors import FeatureError
+from cadmetrics.features.vector import FeatureConfig
+
+if TYPE_CHECKING:
+    from cadmetrics.features.extractor import FeatureExtractor, FeatureVector, Source
+
+
+@attrs.frozen
+class ExtractorSpec:
+    """What a worker needs to build the same extractor: picklable, unlike the extractor."""
+
+    version: str
+    config: FeatureConfig
+    max_bytes: int
+    shared_cache: Any = None  # a picklable L2 level (RedisCache pickles as its settings)
+
+
+_WORKER_EXTRACTORS: dict[ExtractorSpec, FeatureExtractor] = {}
+
+
+def extract_in_worker(spec: ExtractorSpec, source: Source) -> FeatureVector | FeatureError:
+    """One extraction in a worker process, errors returned rather than raised."""
+    extractor = _WORKER_EXTRACTORS.get(spec)
+    if extractor is None:
+        extractor = _build(spec)
+        _WORKER_EXTRACTORS[spec] = extractor
+    return _guarded(extractor, source)
+
+
+def _build(spec: ExtractorSpec) -> FeatureExtractor:
+    from cadmetrics.features.cache import FeatureCache
+    from cadmetrics.features.extractor import FeatureExtractor
+    from cadmetrics.telemetry.facade import Telemetry
+
+    backends = ["prometheus"] if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else []
+    try:
+        telemetry = Telemetry(backends=backends)
+    except Exception:  # prometheus_client missing in the worker: metrics off, work goes on
+        telemetry = Telemetry()
+    return FeatureExtractor(
+        spec.version,
+        config=spec.config,
+        cache=FeatureCache(l2=spec.shared_cache),
+        telemetry=telemetry,
+        max_bytes=spec.max_bytes,
+    )
+
+
+def _guarded(extractor: FeatureExtractor, source: Source) -> FeatureVector | FeatureError:
+    try:
+        return extractor.extract(source)
+    except FeatureError as error:
+        return error
+    except Exception as exc:  # one bad item must not end the batch
+        return FeatureError(f"{_shown(source)}: {type(exc).__name__}: {exc}", reason="internal")
+
+
+def _shown(source: Source) -> str:
+    return str(
+        getattr(source, "source", None) or (source if isinstance(source, str | os.PathLike) else "<bytes>")
+    )
+
+
+def extract_many(
+    extractor: FeatureExtractor,
+    sources: Iterable[Source],
+    executor: Executor | None = None,
+    *,
+    progress: bool | None = None,
+) -> list[FeatureVector | FeatureError]:
+    """Results in the order of ``sources``: a vector, or the error of that item."""
+    items: Sequence[Source] = list(sources)
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = _progress_bar(len(items), show)
+    results: list[FeatureVector | FeatureError | None] = [None] * len(items)
+    try:
+        if executor is None:
+            for index, source in enumerate(items):
+                results[index] = _guarded(extractor, source)
+                bar.update(1)
+        else:
+            futures: dict[Future[FeatureVector | FeatureError], int] = {}
+            if isinstance(executor, ThreadPoolExecutor):
+                for index, source in enumerate(items):
+                    futures[executor.submit(_guarded, extractor, source)] = index
+            else:
+                spec = ExtractorSpec(
+                    extractor.version, extractor.config, extractor.max_bytes, extractor.cache.l2
+                )
+                for index, source in enumerate(items):
+                    futures[executor.submit(extract_in_worker, spec, source)] = index
+            for future in as_completed(futures):
+                index = futures[future]
+                try:
+                    results[index] = future.result()
+                except Exception as exc:  # the executor itself failed this item
+                    results[index] = FeatureError(
+                        f"{_shown(items[index])}: the executor failed: {type(exc).__name__}: {exc}"
+                    )
+                bar.update(1)
+    finally:
+        bar.close()
+    return [result if result is not None else FeatureError("not run") for result in results]
+
+
+class _NoBar:
+    def update(self, count: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int, show: bool) -> Any:
+    """tqdm's bar on a terminal (when installed), nothing otherwise."""
+    if not show:
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _NoBar()
+    return tqdm(total=total, unit="file", desc="features")

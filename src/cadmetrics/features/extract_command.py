@@ -1,0 +1,64 @@
+"""``cadmetrics extract``: feature vectors of CAD files, as text or JSON.
+
+Exit 0 when every file gave a vector, 1 when any failed (each failure is one line on standard
+error), 2 for a usage error such as an unknown version. In a walked directory, files of no
+supported format are skipped, not failures.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from cadmetrics.errors import FeatureError
+from cadmetrics.features.extractor import FeatureExtractor, FeatureVector
+
+OK, FAILED = 0, 1
+
+
+def run_extract(paths: Sequence[str], *, version: str, as_json: bool, out: TextIO, err: TextIO) -> int:
+    extractor = FeatureExtractor(version)
+    files = list(_files(paths))
+    results = extractor.extract_many([path for path, _named in files])
+    status = OK
+    vectors: list[dict[str, object]] = []
+    for (path, named), result in zip(files, results, strict=True):
+        if isinstance(result, FeatureVector):
+            if as_json:
+                vectors.append(result.to_json_dict())
+            else:
+                out.write(_render(result))
+        elif not named and result.reason == "unsupported_format":
+            if not as_json:
+                out.write(f"{path}: skipped (no supported CAD format)\n")
+        else:
+            err.write(f"cadmetrics: error: {_message(result)}\n")
+            status = FAILED
+    if as_json:
+        out.write(json.dumps(vectors, indent=2) + "\n")
+    return status
+
+
+def _message(error: FeatureError) -> str:
+    return f"{error} [{error.reason}]"
+
+
+def _render(vector: FeatureVector) -> str:
+    lines = [f"{vector.source}: {vector.version}, {vector.format}, sha256 {vector.sha256}"]
+    width = max(len(name) for name in vector.names)
+    lines += [
+        f"  {name:<{width}}  {value:.12g}" for name, value in zip(vector.names, vector.values, strict=True)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _files(paths: Sequence[str]) -> Iterator[tuple[Path, bool]]:
+    """Each file, and whether it was named (rather than found in a directory)."""
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            yield from ((child, False) for child in sorted(path.rglob("*")) if child.is_file())
+        else:
+            yield path, True

@@ -1,0 +1,202 @@
+"""Feature layouts: which named features a version's vector holds, in which order.
+
+A layout is data, declared once here: the vector's dimension is derived from it, the
+extractor fills it by name, docs are generated from it, and the vector store migrates between
+versions by matching names. Each version extends the one before, so an upgrade only appends
+features and a downgrade only drops them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator
+
+import attrs
+
+from cadmetrics.errors import FeatureError
+
+
+class Scaling(enum.Enum):
+    """How a feature changes when the part is scaled by ``s``: the size features are the only
+    ones that change (as ``s``, ``s**2`` or ``s**3``); counts and shape features do not."""
+
+    LENGTH = "length"
+    AREA = "area"
+    VOLUME = "volume"
+    INVARIANT = "invariant"
+
+
+@attrs.frozen
+class Feature:
+    name: str
+    description: str
+    scaling: Scaling = Scaling.INVARIANT
+
+
+@attrs.frozen
+class FeatureLayout:
+    """An ordered list of named features: version ``version`` of the vector."""
+
+    version: str
+    features: tuple[Feature, ...]
+    extends: str | None = None  # the version whose features this one starts with
+    names: tuple[str, ...] = attrs.field(init=False, eq=False, repr=False)  # of the features, in order
+
+    def __attrs_post_init__(self) -> None:
+        names = tuple(feature.name for feature in self.features)
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise FeatureError(f"feature layout {self.version} names {duplicates} more than once")
+        object.__setattr__(self, "names", names)
+
+    @property
+    def dimension(self) -> int:
+        return len(self.features)
+
+    def index(self, name: str) -> int:
+        """Where feature ``name`` sits in the vector."""
+        for position, feature in enumerate(self.features):
+            if feature.name == name:
+                return position
+        raise FeatureError(f"feature layout {self.version} has no feature {name!r}")
+
+    def __iter__(self) -> Iterator[Feature]:
+        return iter(self.features)
+
+    def extended(self, version: str, features: Iterable[Feature]) -> FeatureLayout:
+        """A new version holding this one's features, then ``features``."""
+        return FeatureLayout(version, self.features + tuple(features), extends=self.version)
+
+
+#: Bins of the D2 shape distribution; distances are divided by their mean, so the bins
+#: cover [0, D2_RANGE) of the mean distance and the last bin also holds anything beyond.
+D2_BINS = 32
+D2_RANGE = 3.0
+
+V1 = FeatureLayout(
+    "v1",
+    (
+        Feature("vertex_count", "vertices used by at least one face (identical STL corners welded)"),
+        Feature("face_count", "triangles (polygons are split into triangle fans)"),
+        Feature("extent_major", "largest axis-aligned bounding-box extent", Scaling.LENGTH),
+        Feature("extent_middle", "middle axis-aligned bounding-box extent", Scaling.LENGTH),
+        Feature("extent_minor", "smallest axis-aligned bounding-box extent", Scaling.LENGTH),
+        Feature("surface_area", "total area of the faces", Scaling.AREA),
+        Feature(
+            "volume",
+            "enclosed volume when the mesh is watertight and consistently wound, otherwise 0",
+            Scaling.VOLUME,
+        ),
+    ),
+)
+
+V2 = V1.extended(
+    "v2",
+    (
+        Feature("inertia_ratio_minor", "smallest principal moment of inertia over their sum"),
+        Feature("inertia_ratio_middle", "middle principal moment of inertia over their sum"),
+        Feature("inertia_ratio_major", "largest principal moment of inertia over their sum"),
+        Feature("sphericity", "pi^(1/3) (6V)^(2/3) / A: 1 for a sphere, less for anything else; 0 when open"),
+        Feature("hull_volume_ratio", "volume over convex-hull volume: 1 when convex; 0 when open"),
+        Feature("euler_characteristic", "V - E + F: 2 for each closed genus-0 shell"),
+        Feature("watertight", "1 when every edge is shared by exactly two faces, else 0"),
+    ),
+)
+
+V3 = V2.extended(
+    "v3",
+    tuple(
+        Feature(
+            f"d2_bin_{index:02d}",
+            f"D2 shape distribution: share of sampled point-pair distances in "
+            f"[{index * D2_RANGE / D2_BINS:.5g}, {(index + 1) * D2_RANGE / D2_BINS:.5g}) of their mean",
+        )
+        for index in range(D2_BINS)
+    ),
+)
+
+V4 = V3.extended(
+    "v4",
+    (
+        Feature(
+            "surface_count", "surface patches: regions of faces whose normals turn less than a tolerance"
+        ),
+        Feature("shape_entropy_d2", "Shannon entropy of the D2 distribution, in bits"),
+        Feature("shape_entropy_patch_area", "Shannon entropy of the patches' shares of the area, in bits"),
+    ),
+)
+
+LAYOUTS: dict[str, FeatureLayout] = {layout.version: layout for layout in (V1, V2, V3, V4)}
+
+# -- 2D drawings (DXF) ------------------------------------------------------------------------
+# A drawing has no surface or volume, so it has layouts of its own, versioned alongside the
+# mesh layouts: the same version of an extractor reads both, each into its own layout.
+
+_DRAWING_COUNTED = (
+    "line", "lwpolyline", "polyline", "arc", "circle", "ellipse", "spline",
+    "text", "mtext", "insert", "dimension", "hatch", "point",
+)  # fmt: skip
+
+DRAWING_V1 = FeatureLayout(
+    "v1",
+    (
+        *(Feature(f"{kind}_entities", f"modelspace {kind.upper()} entities") for kind in _DRAWING_COUNTED),
+        Feature("other_entities", "modelspace entities of any other type"),
+        Feature("layer_count", "layers defined, except Defpoints"),
+        Feature("layers_used", "distinct layers of the modelspace entities"),
+        Feature("block_count", "named block definitions (no layout, anonymous or arrowhead blocks)"),
+        Feature("extents_width", "x extent of the drawn geometry, block references expanded", Scaling.LENGTH),
+        Feature("extents_height", "y extent of the drawn geometry", Scaling.LENGTH),
+        Feature("extents_depth", "z extent of the drawn geometry", Scaling.LENGTH),
+        Feature(
+            "line_length", "total length of lines, polylines (bulges as arcs) and splines", Scaling.LENGTH
+        ),
+        Feature("arc_length", "total length of arcs, circles and ellipses", Scaling.LENGTH),
+        Feature("text_count", "TEXT, MTEXT and ATTRIB, including those in inserted blocks"),
+    ),
+)
+
+DRAWING_V2 = DRAWING_V1.extended(
+    "v2",
+    (
+        Feature("aspect_ratio", "smaller over larger of width and height; 0 without extents"),
+        Feature("curve_share", "arc length over all drawn length; 0 when nothing is drawn"),
+        Feature(
+            "length_per_diagonal", "all drawn length over the extents' diagonal: how busy the drawing is"
+        ),
+    ),
+)
+
+DRAWING_V3 = DRAWING_V2.extended(
+    "v3",
+    tuple(
+        Feature(
+            f"d2_bin_{index:02d}",
+            "D2 shape distribution of points along the drawn curves (as for meshes)",
+        )
+        for index in range(D2_BINS)
+    ),
+)
+
+DRAWING_V4 = DRAWING_V3.extended(
+    "v4",
+    (
+        Feature("shape_entropy_d2", "Shannon entropy of the D2 distribution, in bits"),
+        Feature("entity_type_entropy", "Shannon entropy of the entity-type counts, in bits"),
+    ),
+)
+
+DRAWING_LAYOUTS: dict[str, FeatureLayout] = {
+    layout.version: layout for layout in (DRAWING_V1, DRAWING_V2, DRAWING_V3, DRAWING_V4)
+}
+
+
+def layout_for(version: str, *, drawing: bool = False) -> FeatureLayout:
+    """The mesh (or, with ``drawing``, the drawing) layout of ``version`` (v1 to v4), with a
+    clear error for anything else."""
+    try:
+        return (DRAWING_LAYOUTS if drawing else LAYOUTS)[version]
+    except KeyError:
+        raise FeatureError(
+            f"unknown feature version {version!r}: choose one of {', '.join(LAYOUTS)}"
+        ) from None

@@ -1,0 +1,53 @@
+"""The reference of every feature layout, rendered from the layouts themselves.
+
+``python -m cadmetrics.features.layout_docs docs/features-layouts.md`` writes it; a test fails
+when the file in the repository differs from what the layouts say.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from cadmetrics.features.layout import DRAWING_LAYOUTS, LAYOUTS, FeatureLayout
+from cadmetrics.features.vector import SIGNIFICANT_DIGITS, FeatureConfig
+
+
+def render() -> str:
+    config = FeatureConfig()
+    lines = [
+        "# Feature layouts",
+        "",
+        "Generated from `cadmetrics.features.layout` by `python -m cadmetrics.features.layout_docs "
+        "docs/features-layouts.md`; do not edit by hand.",
+        "",
+        "Each version holds the features of the one before, then its own, in this order. "
+        f"Values are rounded to {SIGNIFICANT_DIGITS} significant digits. Default settings: "
+        f"`d2_pairs={config.d2_pairs}`, `patch_angle_degrees={config.patch_angle_degrees}`. "
+        "Meshes (STL, OBJ, PLY, in-memory) and 2D drawings (DXF) have layouts of their own; "
+        "an extractor of version vN reads both, each into its vN layout.",
+        "",
+    ]
+    for title, layouts in (("Meshes", LAYOUTS), ("Drawings (DXF)", DRAWING_LAYOUTS)):
+        lines += _family(title, layouts)
+    return "\n".join(lines) + "\n"
+
+
+def _family(title: str, layouts: dict[str, FeatureLayout]) -> list[str]:
+    lines = [f"## {title}", "", "| version | dimension | extends |", "|---|---|---|"]
+    lines += [
+        f"| {layout.version} | {layout.dimension} | {layout.extends or '-'} |" for layout in layouts.values()
+    ]
+    for layout in layouts.values():
+        start = layouts[layout.extends].dimension if layout.extends else 0
+        lines += ["", f"### {title}: {layout.version}", ""]
+        lines += ["| index | feature | scales with size | meaning |", "|---|---|---|---|"]
+        for index, feature in enumerate(layout.features[start:], start=start):
+            scaling = "no" if feature.scaling.value == "invariant" else feature.scaling.value
+            lines.append(f"| {index} | `{feature.name}` | {scaling} | {feature.description} |")
+    lines.append("")
+    return lines
+
+
+if __name__ == "__main__":  # pragma: no cover - a maintenance command
+    Path(sys.argv[1]).write_text(render(), encoding="utf-8")

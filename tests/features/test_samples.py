@@ -1,0 +1,104 @@
+"""Every version from every supported format, on the real files; the broken ones refused
+clearly or read as documented; the command line on top."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from cadmetrics import Telemetry
+from cadmetrics.cli import main
+from cadmetrics.errors import FeatureInputError
+from cadmetrics.features.extractor import FeatureExtractor, FeatureVector
+from cadmetrics.features.layout import DRAWING_LAYOUTS, LAYOUTS
+from tests.features.test_formats import SAMPLES
+
+DRAWINGS = ["dxf/1002_tray_bottom.DXF", "dxf/LM2.dxf", "dxf/insert.dxf", "dxf/uc.r12a.dxf", "dxf/wrench.dxf"]
+
+#: broken/ through the extractor: the reason it is refused with, or None when it gives a
+#: (documented, degraded) vector. A DXF goes to the drawing reader, which reads broken_loop.
+BROKEN = {
+    "broken_loop.dxf": None,
+    "busted.STL": None,
+    "empty.obj": "empty",
+    "empty.ply": "empty",
+    "empty.stl": "empty",
+    "notenoughindices.obj": "malformed",
+    "ply_empty_header.ply": "empty",
+    "points_ascii.ply": "empty",
+    "soup.stl": None,
+    "stl_empty_ascii.stl": "empty",
+    "stl_empty_bin.stl": "empty",
+}
+
+
+@pytest.mark.parametrize("version", LAYOUTS)
+def test_every_version_from_every_real_file(cad_samples: Path, version: str) -> None:
+    pytest.importorskip("ezdxf")
+    extractor = FeatureExtractor(version)
+    results = extractor.extract_many([cad_samples / name for name in SAMPLES + DRAWINGS], progress=False)
+    for name, result in zip(SAMPLES + DRAWINGS, results, strict=True):
+        assert isinstance(result, FeatureVector), f"{name}: {result}"
+        layout = (DRAWING_LAYOUTS if name.startswith("dxf/") else LAYOUTS)[version]
+        assert result.names == layout.names and result.values.shape == (layout.dimension,)
+        assert np.isfinite(result.values).all(), name
+        assert result.format == name.split("/", maxsplit=1)[0]
+
+
+def test_known_real_parts(cad_samples: Path) -> None:
+    extractor = FeatureExtractor("v4")
+    cube = extractor.extract(cad_samples / "stl" / "unit_cube.STL").as_dict()
+    assert (cube["volume"], cube["surface_area"], cube["surface_count"]) == (1.0, 6.0, 6.0)
+    assert cube["watertight"] == 1.0 and cube["euler_characteristic"] == 2.0
+    cylinder = extractor.extract(cad_samples / "stl" / "cylinder.stl").as_dict()
+    assert cylinder["surface_count"] == 3.0
+    torus = extractor.extract(cad_samples / "stl" / "torus.STL").as_dict()
+    assert torus["euler_characteristic"] == 0.0 and torus["surface_count"] == 1.0
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_every_broken_file_is_refused_clearly_or_read_as_documented(
+    cad_samples: Path, name: str, telemetry: Telemetry, metrics: Any
+) -> None:
+    if name.endswith(".dxf"):
+        pytest.importorskip("ezdxf")
+    extractor = FeatureExtractor("v4", telemetry=telemetry)
+    reason = BROKEN[name]
+    if reason is None:
+        assert np.isfinite(extractor.extract(cad_samples / "broken" / name).values).all()
+        return
+    with pytest.raises(FeatureInputError) as caught:
+        extractor.extract(cad_samples / "broken" / name)
+    assert caught.value.reason == reason
+    assert str(caught.value).startswith(str(cad_samples / "broken" / name))
+    assert metrics.value("cadmetrics_feature_extraction_errors_total", reason=reason) == 1
+
+
+def test_step_is_refused_with_what_to_do(cad_samples: Path) -> None:
+    for path in sorted((cad_samples / "step").iterdir()):
+        with pytest.raises(FeatureInputError, match="STL") as caught:
+            FeatureExtractor("v1").extract(path)
+        assert caught.value.reason == "unsupported_format" and caught.value.format == "step"
+
+
+def test_the_extract_command(cad_samples: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    cube = str(cad_samples / "stl" / "unit_cube.STL")
+    assert main(["extract", "--version", "v1", cube]) == 0
+    out = capsys.readouterr().out
+    assert "unit_cube.STL: v1, stl, sha256 " in out and "volume" in out
+    assert main(["extract", "--json", cube, str(cad_samples / "obj" / "box.obj")]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [set(row) for row in rows] == [{"path", "version", "sha256", "names", "vector"}] * 2
+    assert rows[0]["version"] == "v4" and len(rows[0]["vector"]) == len(rows[0]["names"]) == 49
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    assert main(["extract", cube, str(cad_samples / "broken" / "empty.stl")]) == 1
+    assert "[empty]" in capsys.readouterr().err
+    assert main(["extract", str(tmp_path)]) == 0  # a walked directory skips what is not CAD
+    assert "notes.txt: skipped" in capsys.readouterr().out
+    assert main(["extract", "--version", "v7", cube]) == 2
+    assert "unknown feature version 'v7'" in capsys.readouterr().err
