@@ -26,3 +26,21 @@ def test_the_telemetry_benchmark_runs_and_prints_its_ratios() -> None:
             line.startswith(row) and ("met" in line or "MISSED" in line)
             for line in result.stdout.splitlines()
         )
+
+
+def test_the_features_benchmark_runs_and_prints_its_ratios() -> None:
+    pytest.importorskip("trimesh")
+    pytest.importorskip("prometheus_client")
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_features.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("generated torus, binary STL") and "x" in line for line in lines)
+    assert any(
+        line.startswith("L1 hit (prometheus") and ("met" in line or "MISSED" in line) for line in lines
+    )
+    assert any(line.startswith("torus ") and "ns/face" in line for line in lines)

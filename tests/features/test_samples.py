@@ -102,3 +102,28 @@ def test_the_extract_command(cad_samples: Path, capsys: pytest.CaptureFixture[st
     assert "notes.txt: skipped" in capsys.readouterr().out
     assert main(["extract", "--version", "v7", cube]) == 2
     assert "unknown feature version 'v7'" in capsys.readouterr().err
+
+
+def test_tuning_from_requests_for_real_files(cad_samples: Path) -> None:
+    """A request stream over the real parts: the recommended L1 size, replayed on the same
+    stream with that many entries, reaches the target."""
+    from cadmetrics.features.cache import FeatureCache, MemoryCache
+
+    paths = [cad_samples / name for name in SAMPLES]
+    rng = np.random.default_rng(5)
+    popularity = 1.0 / np.arange(1, len(paths) + 1)
+    stream = rng.choice(len(paths), size=400, p=popularity / popularity.sum())
+    observer = FeatureExtractor("v1", cache=FeatureCache.disabled())
+    for index in stream:
+        observer.extract(paths[index])
+    recommendation = observer.cache_tuning(0.6)
+    assert recommendation.enough_data and recommendation.capacity_entries is not None
+    replay = FeatureExtractor(
+        "v1", cache=FeatureCache(l1=MemoryCache(max_entries=recommendation.capacity_entries))
+    )
+    hits = sum(replay.extract(paths[index]).cached for index in stream)
+    assert hits / len(stream) >= 0.6
+    smaller = FeatureExtractor(
+        "v1", cache=FeatureCache(l1=MemoryCache(max_entries=max(1, recommendation.capacity_entries - 1)))
+    )
+    assert sum(smaller.extract(paths[index]).cached for index in stream) / len(stream) < 0.6

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cadmetrics import Telemetry
-from cadmetrics.features.cache import CachedVector, MemoryCache
+from cadmetrics.features.cache import ENTRY_OVERHEAD_BYTES, CachedVector, MemoryCache
 from cadmetrics.features.extractor import FeatureExtractor
 from cadmetrics.features.tuning import KeyHistory
 from tests.features.shapes import box, cylinder, sphere, torus
@@ -113,10 +113,35 @@ def test_the_extractor_recommends_from_its_own_requests(telemetry: Telemetry, me
         extractor.extract(parts[index])
     recommendation = extractor.cache_tuning(0.9)
     assert recommendation.enough_data and recommendation.capacity_entries == 4
-    assert recommendation.capacity_bytes == 4 * (14 * 8 + 200)
+    assert recommendation.capacity_bytes == 4 * (14 * 8 + ENTRY_OVERHEAD_BYTES)
     assert metrics.value("cadmetrics_feature_cache_tuning_requests_total", result="insufficient_data") == 1
     assert metrics.value("cadmetrics_feature_cache_tuning_requests_total", result="recommended") == 1
     assert metrics.value("cadmetrics_feature_cache_recommended_capacity_entries") == 4
-    assert metrics.value("cadmetrics_feature_cache_recommended_capacity_bytes") == 4 * (14 * 8 + 200)
+    assert metrics.value("cadmetrics_feature_cache_recommended_capacity_bytes") == 4 * (
+        14 * 8 + ENTRY_OVERHEAD_BYTES
+    )
     assert metrics.value("cadmetrics_feature_cache_recommended_ttl_seconds") >= 1
     assert metrics.value("cadmetrics_feature_cache_target_hit_ratio") == 0.9
+
+
+def test_recording_from_many_threads_while_recommending_never_fails() -> None:
+    import threading
+
+    history = KeyHistory(max_keys=50)
+    failures: list[BaseException] = []
+
+    def record(offset: int) -> None:
+        try:
+            for index in range(20_000):
+                history.record(f"k{(index * 7 + offset) % 400}", float(index))
+        except BaseException as error:  # pragma: no cover - what the test looks for
+            failures.append(error)
+
+    threads = [threading.Thread(target=record, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    while any(thread.is_alive() for thread in threads):
+        history.recommend(0.5, 1)
+    for thread in threads:
+        thread.join()
+    assert failures == [] and history.total == 80_000

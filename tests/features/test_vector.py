@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from tests.features.shapes import box, cylinder, moved, open_faces, rotation_mat
 
 SHAPES = {
     "box": box(1.0, 2.0, 3.0),
+    "needle": box(50.0, 1.0, 0.5),  # elongated: small principal moments must keep their digits
     "cylinder": cylinder(),
     "sphere": sphere(2),
     "torus": torus(rings=24, sides=12),
@@ -120,7 +122,7 @@ def test_rigid_motions_change_no_shape_feature_and_scaling_only_size_features(
             if feature.name.startswith("d2_bin_"):  # a sampled distance on a bin edge may move
                 assert other[index] == pytest.approx(expected, abs=2 / CONFIG.d2_pairs), feature.name
             else:
-                assert other[index] == pytest.approx(expected, rel=1e-6, abs=1e-9), feature.name
+                assert other[index] == pytest.approx(expected, rel=1e-7, abs=1e-12), feature.name
         elif feature.name.startswith("extent_"):
             continue  # axis-aligned: a rotation changes them, by design (see the layout)
         else:
@@ -210,25 +212,63 @@ def test_a_drawing_has_its_exact_measures_in_every_version() -> None:
     assert named["line_entities"] == 3 and named["circle_entities"] == 1
     assert named["line_length"] == 12.0
     assert named["arc_length"] == pytest.approx(np.pi, rel=1e-12)
-    assert named["aspect_ratio"] == 0.75
+    assert 0 < named["aspect_ratio"] < 1
     assert named["curve_share"] == pytest.approx(np.pi / (12 + np.pi))
-    assert named["length_per_diagonal"] == pytest.approx((12 + np.pi) / 5)
+    assert named["length_per_radius"] > 0
     assert sum(named[f"d2_bin_{index:02d}"] for index in range(32)) == pytest.approx(1.0)
     assert named["entity_type_entropy"] == pytest.approx(-(0.75 * np.log2(0.75) + 0.25 * np.log2(0.25)))
 
 
-def test_a_moved_or_scaled_drawing_keeps_its_shape_features() -> None:
+def test_known_shape_features_of_drawings() -> None:
+    import io
+    import math
+
+    from cadmetrics.features.drawing import read_drawing
+    from cadmetrics.features.layout import DRAWING_V2
+    from cadmetrics.features.vector import drawing_features
+
+    ezdxf = pytest.importorskip("ezdxf")
+
+    def features(draw: Any) -> dict[str, float]:
+        document = ezdxf.new("R2010")
+        draw(document.modelspace())
+        stream = io.StringIO()
+        document.write(stream)
+        drawing = read_drawing(stream.getvalue().encode())
+        return dict(zip(DRAWING_V2.names, drawing_features(drawing, DRAWING_V2, CONFIG).values, strict=True))
+
+    circle = features(lambda space: space.add_circle((5.0, 5.0), radius=3.0))
+    assert circle["aspect_ratio"] == pytest.approx(1.0, rel=1e-3)
+    assert circle["length_per_radius"] == pytest.approx(
+        2 * math.pi, rel=1e-3
+    )  # a ring's gyration radius is r
+    square = features(lambda space: space.add_lwpolyline([(0, 0), (2, 0), (2, 2), (0, 2)], close=True))
+    assert square["aspect_ratio"] == pytest.approx(1.0, rel=1e-12)
+    line = features(lambda space: space.add_line((0, 0), (10, 0)))
+    assert line["aspect_ratio"] == 0.0
+    assert line["length_per_radius"] == pytest.approx(10 / (10 / math.sqrt(12)))  # a rod: L / sqrt(12)
+
+
+@pytest.mark.parametrize("angle", [0.0, 0.7])
+def test_a_moved_turned_or_scaled_drawing_keeps_its_shape_features(angle: float) -> None:
     from cadmetrics.features.drawing import read_drawing
     from cadmetrics.features.layout import DRAWING_V4
     from cadmetrics.features.vector import drawing_features
 
     original = drawing_features(read_drawing(_drawing((0, 0), 0.0, 1.0)), DRAWING_V4, CONFIG).values
-    moved_values = drawing_features(read_drawing(_drawing((50, -7), 0.0, 2.5)), DRAWING_V4, CONFIG).values
+    moved_values = drawing_features(read_drawing(_drawing((50, -7), angle, 2.5)), DRAWING_V4, CONFIG).values
     for index, feature in enumerate(DRAWING_V4):
-        if feature.scaling is Scaling.INVARIANT:
-            tolerance = 2 / CONFIG.d2_pairs if feature.name.startswith("d2_bin_") else 1e-6
-            assert moved_values[index] == pytest.approx(original[index], abs=tolerance), feature.name
-        else:
-            assert moved_values[index] == pytest.approx(original[index] * 2.5, rel=1e-9, abs=1e-12), (
-                feature.name
+        if feature.name.startswith("extents_"):
+            continue  # axis-aligned: a turn changes them, by design
+        expected = original[index] if feature.scaling is Scaling.INVARIANT else original[index] * 2.5
+        if angle == 0.0:  # moved and scaled: the same flattening, the same sample
+            tolerance = (
+                2 / CONFIG.d2_pairs if feature.name.startswith("d2_bin_") else 1e-9 * max(1.0, expected)
             )
+        elif feature.name.startswith(("d2_bin_", "shape_entropy")):
+            # turned: a circle is flattened from another point, so the D2 sample is another
+            # sample of the same distribution (a share's spread is about 0.003 at 4096 pairs)
+            tolerance = 0.02 if feature.name.startswith("d2_bin_") else 0.05
+        else:  # lengths and moments of a flattening within 1e-3 of the curve
+            tolerance = 2e-3 * max(1.0, expected)
+        assert moved_values[index] == pytest.approx(expected, abs=tolerance), feature.name

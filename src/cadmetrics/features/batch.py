@@ -3,15 +3,18 @@
 Threads share the calling extractor (its L1 cache, its telemetry). Any other executor (a
 process pool, a dask.distributed client's executor...) runs a module-level function on a
 picklable description of the extractor; each worker process builds its extractor once and
-keeps it, L1 cache included. Workers emit metrics through prometheus_client's multiprocess
-mode when ``PROMETHEUS_MULTIPROC_DIR`` is set (the host's registry then gathers them all);
-otherwise their metrics stay in the worker.
+keeps it, L1 cache included; the host's key history still records every request, so cache
+tuning sees the whole batch. An executor of another kind that runs in this process is
+treated like a process pool: to share this extractor's L1 cache, use threads. Workers emit
+metrics through prometheus_client's multiprocess mode when ``PROMETHEUS_MULTIPROC_DIR`` is
+set (the host's registry then gathers them all); otherwise their metrics stay in the worker.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, Any
@@ -23,6 +26,7 @@ from cadmetrics.features.vector import FeatureConfig
 
 if TYPE_CHECKING:
     from cadmetrics.features.extractor import FeatureExtractor, FeatureVector, Source
+    from cadmetrics.telemetry.facade import Telemetry
 
 
 @attrs.frozen
@@ -35,7 +39,11 @@ class ExtractorSpec:
     shared_cache: Any = None  # a picklable L2 level (RedisCache pickles as its settings)
 
 
-_WORKER_EXTRACTORS: dict[ExtractorSpec, FeatureExtractor] = {}
+#: Extractors a worker process keeps, most recently used last; a few, as a worker may serve
+#: batches of several versions or settings.
+_WORKER_EXTRACTORS: OrderedDict[ExtractorSpec, FeatureExtractor] = OrderedDict()
+_KEPT_EXTRACTORS = 4
+_WORKER_TELEMETRY: list[Telemetry] = []  # one per worker process, shared by its extractors
 
 
 def extract_in_worker(spec: ExtractorSpec, source: Source) -> FeatureVector | FeatureError:
@@ -44,24 +52,42 @@ def extract_in_worker(spec: ExtractorSpec, source: Source) -> FeatureVector | Fe
     if extractor is None:
         extractor = _build(spec)
         _WORKER_EXTRACTORS[spec] = extractor
+        while len(_WORKER_EXTRACTORS) > _KEPT_EXTRACTORS:
+            _WORKER_EXTRACTORS.popitem(last=False)
+    _WORKER_EXTRACTORS.move_to_end(spec)
     return _guarded(extractor, source)
+
+
+def _worker_telemetry() -> Telemetry:
+    """The worker's Telemetry: prometheus in multiprocess mode when the host asked for it.
+
+    It registers on a registry of its own: a forked worker inherits the host's default
+    registry, where the host's instruments already are; in multiprocess mode samples go to
+    the shared directory whatever the registry, and the host's registry gathers them."""
+    from cadmetrics.telemetry.facade import Telemetry
+
+    if not _WORKER_TELEMETRY:
+        telemetry = Telemetry()
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            try:
+                from prometheus_client import CollectorRegistry
+
+                telemetry = Telemetry(backends=[CollectorRegistry()])
+            except ImportError:  # prometheus_client missing in the worker: metrics off
+                pass
+        _WORKER_TELEMETRY.append(telemetry)
+    return _WORKER_TELEMETRY[0]
 
 
 def _build(spec: ExtractorSpec) -> FeatureExtractor:
     from cadmetrics.features.cache import FeatureCache
     from cadmetrics.features.extractor import FeatureExtractor
-    from cadmetrics.telemetry.facade import Telemetry
 
-    backends = ["prometheus"] if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else []
-    try:
-        telemetry = Telemetry(backends=backends)
-    except Exception:  # prometheus_client missing in the worker: metrics off, work goes on
-        telemetry = Telemetry()
     return FeatureExtractor(
         spec.version,
         config=spec.config,
         cache=FeatureCache(l2=spec.shared_cache),
-        telemetry=telemetry,
+        telemetry=_worker_telemetry(),
         max_bytes=spec.max_bytes,
     )
 
@@ -120,6 +146,11 @@ def extract_many(
                 bar.update(1)
     finally:
         bar.close()
+    if executor is not None and not isinstance(executor, ThreadPoolExecutor):  # tuning sees them too
+        vectors = [
+            result for result in results if result is not None and not isinstance(result, FeatureError)
+        ]
+        extractor.observe_requests(vector.sha256 for vector in vectors)
     return [result if result is not None else FeatureError("not run") for result in results]
 
 

@@ -7,6 +7,7 @@ is counted and skipped; the caller never sees its exception.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -18,7 +19,7 @@ from typing import Any
 import attrs
 
 from cadmetrics.errors import FeatureError, FeatureInputError
-from cadmetrics.features.cache import ENTRY_OVERHEAD_BYTES, CachedVector, FeatureCache
+from cadmetrics.features.cache import ENTRY_OVERHEAD_BYTES, CachedVector, FeatureCache, MemoryCache
 from cadmetrics.features.layout import FeatureLayout, layout_for
 from cadmetrics.features.mesh import FloatArray, Mesh
 from cadmetrics.features.tuning import CacheRecommendation, KeyHistory
@@ -110,7 +111,7 @@ class FeatureExtractor:
         try:
             content, shown, digest = self._content(source)
             key = digest + self._key_suffix
-            self.history.record(key, time.monotonic())
+            self._observe(key)
             found = self._lookup(key)
             if found is not None:
                 self._requests.inc(version=self.version, result="cached")
@@ -132,7 +133,7 @@ class FeatureExtractor:
         """The vector of the content whose sha256 is ``sha256``, when a cache level holds it;
         never computes. For hosts that keep files by content hash and know it already."""
         key = sha256 + self._key_suffix
-        self.history.record(key, time.monotonic())
+        self._observe(key)
         found = self._lookup(key)
         if found is None:
             return None
@@ -169,17 +170,28 @@ class FeatureExtractor:
 
     # -- the steps --------------------------------------------------------------------------
 
+    def _observe(self, key: str) -> None:
+        """The key, for cache tuning; tuning must never cost a request its answer."""
+        with contextlib.suppress(Exception):
+            self.history.record(key, time.monotonic())
+
+    def observe_requests(self, sha256s: Iterable[str]) -> None:
+        """Requests answered elsewhere (by worker processes) added to this extractor's key
+        history, so that cache tuning sees them too."""
+        for sha256 in sha256s:
+            self._observe(sha256 + self._key_suffix)
+
     def _content(self, source: Source) -> tuple[bytes | Mesh, str, str]:
         """The content to compute from, how to name it, and its sha256."""
         if isinstance(source, Mesh):
             digest = hashlib.sha256()
-            for array in (source.vertices, source.faces):
+            for array in (source.vertices.astype("<f8"), source.faces.astype("<i8")):  # any byte order
                 digest.update(str(array.shape).encode())
                 digest.update(array.tobytes())
             return source, source.source, "mesh-" + digest.hexdigest()
         if isinstance(source, bytes | bytearray | memoryview):
+            self._check_size(memoryview(source).nbytes, "<bytes>")  # before any copy
             data = bytes(source)
-            self._check_size(len(data), "<bytes>")
             return data, "<bytes>", hashlib.sha256(data).hexdigest()
         path = Path(source)
         try:
@@ -222,14 +234,14 @@ class FeatureExtractor:
         self._hits.inc(level="l2")
         if l1 is not None:
             l1.put(key, shared)
-            self._entries.set(len(l1), level="l1")
+            self._entries.set(MemoryCache.entries_in_process(), level="l1")
         return shared
 
     def _store(self, key: str, computed: CachedVector) -> None:
         l1, l2 = self.cache.l1, self.cache.l2
         if l1 is not None:
             l1.put(key, computed)
-            self._entries.set(len(l1), level="l1")
+            self._entries.set(MemoryCache.entries_in_process(), level="l1")
         if l2 is not None:
             try:
                 l2.set(key, computed.to_bytes())

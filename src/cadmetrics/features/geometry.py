@@ -279,7 +279,7 @@ class Geometry:
     def topology_seed(self) -> int:
         """A seed from the mesh's connectivity: the same for the same content, and unchanged
         by rigid motions and scaling, so the D2 sample of a moved part is the same sample."""
-        digest = hashlib.sha256(self.mesh.faces.tobytes())
+        digest = hashlib.sha256(self.mesh.faces.astype("<i8").tobytes())  # the same on any byte order
         digest.update(len(self.mesh.vertices).to_bytes(8, "little"))
         return int.from_bytes(digest.digest()[:16], "little")
 
@@ -387,6 +387,31 @@ def segment_d2(segments: FloatArray, seed: int, pairs: int, bins: int, upper: fl
     return d2_shares(points[:pairs], points[pairs:], bins, upper)
 
 
+def curve_moments(segments: FloatArray) -> tuple[float, float, float]:
+    """Principal second moments, per unit length, of curves given as segments ``(k, 2, 3)``
+    about their centroid, smallest first: rotation-invariant measures of their spread
+    (their sum is the squared radius of gyration). Zeros when nothing is drawn."""
+    if len(segments) == 0:
+        return 0.0, 0.0, 0.0
+    start, end = segments[:, 0], segments[:, 1]
+    delta = end - start
+    lengths = np.sqrt(delta[:, 0] ** 2 + delta[:, 1] ** 2 + delta[:, 2] ** 2)
+    total = exact_sum(lengths)
+    if total == 0:
+        return 0.0, 0.0, 0.0
+    centroid = np.array(column_sums(lengths[:, None] * (start + end) / 2.0)) / total
+    a, b = start - centroid, end - centroid
+    second = np.empty((3, 3))
+    for row in range(
+        3
+    ):  # over a segment, ∫ r_i r_j ds = L (a_i a_j / 3 + (a_i b_j + b_i a_j) / 6 + b_i b_j / 3)
+        for col in range(row, 3):
+            same = (a[:, row] * a[:, col] + b[:, row] * b[:, col]) / 3.0
+            mixed = (a[:, row] * b[:, col] + b[:, row] * a[:, col]) / 6.0
+            second[row, col] = second[col, row] = exact_sum(lengths * (same + mixed)) / total
+    return symmetric_eigenvalues(second)
+
+
 def uniform_doubles(seed: int, count: int) -> FloatArray:
     """``count`` doubles in [0, 1) from PCG64's raw output: the raw stream is fixed by the
     algorithm, unlike the conversions a numpy release may improve."""
@@ -395,24 +420,31 @@ def uniform_doubles(seed: int, count: int) -> FloatArray:
 
 
 def symmetric_eigenvalues(matrix: FloatArray) -> tuple[float, float, float]:
-    """Eigenvalues of a symmetric 3x3 matrix, smallest first, in closed form (Smith 1961)."""
+    """Eigenvalues of a symmetric 3x3 matrix, smallest first, by cyclic Jacobi rotations.
+
+    Only +, -, *, / and sqrt, all correctly rounded in IEEE arithmetic, so the result is the
+    same bits on every machine (no maths library, no LAPACK); and, unlike the closed form,
+    a small eigenvalue of an elongated part keeps its relative accuracy."""
     a = [[float(v) for v in row] for row in matrix]
-    off = a[0][1] ** 2 + a[0][2] ** 2 + a[1][2] ** 2
-    if off == 0:
-        low, mid, high = sorted((a[0][0], a[1][1], a[2][2]))
-        return low, mid, high
-    q = (a[0][0] + a[1][1] + a[2][2]) / 3.0
-    p = math.sqrt(((a[0][0] - q) ** 2 + (a[1][1] - q) ** 2 + (a[2][2] - q) ** 2 + 2.0 * off) / 6.0)
-    b = [[(a[r][c] - (q if r == c else 0.0)) / p for c in range(3)] for r in range(3)]
-    determinant = (
-        b[0][0] * (b[1][1] * b[2][2] - b[1][2] * b[2][1])
-        - b[0][1] * (b[1][0] * b[2][2] - b[1][2] * b[2][0])
-        + b[0][2] * (b[1][0] * b[2][1] - b[1][1] * b[2][0])
-    )
-    phi = math.acos(max(-1.0, min(1.0, determinant / 2.0))) / 3.0
-    high = q + 2.0 * p * math.cos(phi)
-    low = q + 2.0 * p * math.cos(phi + 2.0 * math.pi / 3.0)
-    return low, 3.0 * q - high - low, high
+    for _sweep in range(64):
+        off = a[0][1] ** 2 + a[0][2] ** 2 + a[1][2] ** 2
+        if off == 0.0 or off <= 1e-40 * (a[0][0] ** 2 + a[1][1] ** 2 + a[2][2] ** 2):
+            break
+        for p, q in ((0, 1), (0, 2), (1, 2)):
+            if a[p][q] == 0.0:
+                continue
+            theta = (a[q][q] - a[p][p]) / (2.0 * a[p][q])
+            t = (1.0 if theta >= 0 else -1.0) / (abs(theta) + math.sqrt(theta * theta + 1.0))
+            c = 1.0 / math.sqrt(t * t + 1.0)
+            s = t * c
+            for k in range(3):  # columns p and q of A J
+                akp, akq = a[k][p], a[k][q]
+                a[k][p], a[k][q] = c * akp - s * akq, s * akp + c * akq
+            for k in range(3):  # rows p and q of J^T (A J)
+                apk, aqk = a[p][k], a[q][k]
+                a[p][k], a[q][k] = c * apk - s * aqk, s * apk + c * aqk
+    low, mid, high = sorted((a[0][0], a[1][1], a[2][2]))
+    return low, mid, high
 
 
 def entropy_bits(shares: FloatArray) -> float:
@@ -420,5 +452,7 @@ def entropy_bits(shares: FloatArray) -> float:
     total = exact_sum(shares)
     if total <= 0:
         return 0.0
-    p = shares[shares > 0] / total
-    return max(0.0, -exact_sum(p * np.log2(p)))
+    # math.log2 rather than numpy's: the C library's log2 is the same everywhere, where
+    # numpy's vectorised one may differ in the last bit from one CPU to the next
+    terms = [share / total * math.log2(share / total) for share in shares.tolist() if share > 0]
+    return max(0.0, -math.fsum(terms))

@@ -159,10 +159,16 @@ DRAWING_V1 = FeatureLayout(
 DRAWING_V2 = DRAWING_V1.extended(
     "v2",
     (
-        Feature("aspect_ratio", "smaller over larger of width and height; 0 without extents"),
+        Feature(
+            "aspect_ratio",
+            "sqrt of the middle over the largest principal second moment of the drawn curves: "
+            "1 when round or square, near 0 when long and thin (0 when nothing is drawn)",
+        ),
         Feature("curve_share", "arc length over all drawn length; 0 when nothing is drawn"),
         Feature(
-            "length_per_diagonal", "all drawn length over the extents' diagonal: how busy the drawing is"
+            "length_per_radius",
+            "all drawn length over the curves' radius of gyration: how busy the drawing is "
+            "(2 pi for a circle)",
         ),
     ),
 )
@@ -172,7 +178,8 @@ DRAWING_V3 = DRAWING_V2.extended(
     tuple(
         Feature(
             f"d2_bin_{index:02d}",
-            "D2 shape distribution of points along the drawn curves (as for meshes)",
+            "D2 shape distribution of points along the drawn curves (as for meshes; a turned drawing "
+            "is flattened from other points, so its sample differs within sampling noise)",
         )
         for index in range(D2_BINS)
     ),

@@ -20,6 +20,10 @@ FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.int64]
 
 
+#: Where a mesh can come from; also the ``format`` label of the feature metrics.
+MESH_FORMATS = ("stl", "obj", "ply", "mesh")
+
+
 @attrs.frozen(eq=False)
 class Mesh:
     """A triangle mesh. Build it with :meth:`from_arrays`, which checks and normalises."""
@@ -37,6 +41,9 @@ class Mesh:
         ``degenerate``) naming ``source``. Faces with a repeated vertex are kept (they add no
         area); a mesh whose faces all have zero area has no shape to describe and is refused.
         """
+
+        if format not in MESH_FORMATS:
+            raise ValueError(f"format must be one of {', '.join(MESH_FORMATS)}, not {format!r}")
 
         def refuse(reason: str, problem: str) -> FeatureInputError:
             return FeatureInputError(f"{source}: {problem}", reason=reason, format=format)

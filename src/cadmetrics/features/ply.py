@@ -526,6 +526,7 @@ class _BinaryBody:
         """Find where each remaining record starts, one record at a time (only list elements
         whose sizes vary come here), then gather the ``target`` list with numpy."""
         data, size = self.data, len(self.data)
+        is_face = element.properties[target].name in _FACE_LISTS
         steps: list[tuple[int, struct.Struct, int]] = []  # fixed bytes before, count, item size
         fixed = 0
         for prop in element.properties:
@@ -537,8 +538,9 @@ class _BinaryBody:
                 fixed = 0
         tail = fixed
         target_step = sum(prop.count_type is not None for prop in element.properties[:target])
-        starts: list[int] = []
-        sizes: list[int] = []
+        remaining = element.count - record  # bounded: every record holds at least a count byte
+        starts = np.empty(remaining, dtype=np.int64)
+        sizes = np.empty(remaining, dtype=np.int64)
         position = self.position
         for index in range(record, element.count):
             for step, (before, unpack, item) in enumerate(steps):
@@ -550,16 +552,17 @@ class _BinaryBody:
                     raise self._refuse(element, index, f"has a negative list count {count}")
                 position += unpack.size
                 if step == target_step:
-                    starts.append(position)
-                    sizes.append(count)
+                    if count < 3 and is_face:  # refused at once, not after walking a file of them
+                        raise self._refuse(element, index, f"has {count} vertices; a face needs at least 3")
+                    starts[index - record] = position
+                    sizes[index - record] = count
                 position += count * item
             position += tail
             if position > size:
                 raise self._truncated(element, index, position)
         self.position = position
         item_type = np.dtype(self.order + element.properties[target].type)
-        counts = np.array(sizes, dtype=np.int64)
-        return Faces(counts, _gather(data, np.array(starts, dtype=np.int64), counts, item_type))
+        return Faces(sizes, _gather(data, starts, sizes, item_type))
 
 
 def _gather(

@@ -71,12 +71,12 @@ class KeyHistory:
         """One request of ``key`` at ``now`` (seconds). On every request's path, so cheap:
         the sample needs a hash that is stable within the process, mixed here to be uniform."""
         spot = (self._hasher(key) * 0x9E3779B97F4A7C15) & _MASK
-        self.total += 1
-        if spot >= self._threshold:
-            return
-        self._references.append((spot, now, self.total))  # deque.append is atomic
-        if spot not in self._kept:
-            with self._lock:
+        with self._lock:  # recommend() and a lowered threshold walk the references
+            self.total += 1
+            if spot >= self._threshold:
+                return
+            self._references.append((spot, now, self.total))
+            if spot not in self._kept:
                 self._kept[spot] = None
                 if len(self._kept) > self.max_keys:
                     self._lower_threshold()

@@ -19,7 +19,7 @@ import numpy as np
 
 from cadmetrics.errors import FeatureError
 from cadmetrics.features.drawing import Drawing
-from cadmetrics.features.geometry import Geometry, entropy_bits, segment_d2
+from cadmetrics.features.geometry import Geometry, curve_moments, entropy_bits, segment_d2
 from cadmetrics.features.layout import D2_BINS, D2_RANGE, FeatureLayout
 from cadmetrics.features.mesh import FloatArray, Mesh
 
@@ -35,11 +35,12 @@ def _positive(_instance: object, attribute: attrs.Attribute[Any], value: float) 
 class FeatureConfig:
     """The extractor's settings that change values; part of every cache key."""
 
-    d2_pairs: int = attrs.field(default=16384, validator=_positive)
-    patch_angle_degrees: float = attrs.field(default=20.0, validator=_positive)
+    d2_pairs: int = attrs.field(default=16384, converter=int, validator=_positive)
+    patch_angle_degrees: float = attrs.field(default=20.0, converter=float, validator=_positive)
 
     @property
     def key(self) -> str:
+        """The same for equal settings however they were written (20 and 20.0 alike)."""
         return f"d2_pairs={self.d2_pairs};patch_angle={self.patch_angle_degrees!r}"
 
 
@@ -124,13 +125,13 @@ def drawing_features(drawing: Drawing, layout: FeatureLayout, config: FeatureCon
     """The values of a drawing ``layout`` for ``drawing``."""
     names = set(layout.names)
     values = drawing.feature_values()
-    width, height, _depth = drawing.size
     drawn = drawing.line_length + drawing.arc_length
-    diagonal = math.hypot(width, height)
+    smallest, middle, largest = curve_moments(drawing.segments)
+    radius = math.sqrt(smallest + middle + largest)
     values.update(
-        aspect_ratio=min(width, height) / max(width, height) if max(width, height) > 0 else 0.0,
+        aspect_ratio=math.sqrt(middle / largest) if largest > 0 else 0.0,
         curve_share=drawing.arc_length / drawn if drawn > 0 else 0.0,
-        length_per_diagonal=drawn / diagonal if diagonal > 0 else 0.0,
+        length_per_radius=drawn / radius if radius > 0 else 0.0,
     )
     if "d2_bin_00" not in names:
         return ComputedFeatures(_ordered(values, layout))
