@@ -1,10 +1,11 @@
 """The geometry behind the features: areas, volume, inertia, hull, topology, D2, patches.
 
-Everything is vectorised over faces. Sums over faces use ``math.fsum``, which is correctly
-rounded, so a total does not depend on how a numpy build happens to split a reduction; no
-BLAS or LAPACK call is made (their results can differ in the last bits between machines),
-and the 3x3 eigenvalues are solved in closed form. Together with seeded sampling from a
-stable bit generator, this is what lets the same mesh give the same vector everywhere.
+Everything is vectorised over faces. Sums over faces are fixed blocks finished with
+``math.fsum`` (see :data:`SUM_BLOCK`), so a total does not depend on how a numpy build
+happens to split a reduction; no BLAS or LAPACK call is made (their results can differ in
+the last bits between machines), and the 3x3 eigenvalues come from Jacobi rotations, which
+use only IEEE-exact operations. Together with seeded sampling from a stable bit generator,
+this is what lets the same mesh give the same vector everywhere.
 """
 
 from __future__ import annotations

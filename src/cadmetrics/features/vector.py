@@ -2,8 +2,9 @@
 
 Values are rounded to 12 significant digits at the end. The computations avoid everything
 that differs between machines (see :mod:`cadmetrics.features.geometry`), and the rounding
-absorbs what is left (a last-bit difference in a maths library's ``acos``), so that equal
-content gives equal vectors, bit for bit, wherever it is computed.
+absorbs what is left (a last-bit difference in the C library's ``pow`` or ``log2``, which
+only moves a rounded value when it falls right on a rounding boundary), so that equal content
+gives equal vectors, bit for bit, wherever it is computed.
 """
 
 from __future__ import annotations
