@@ -15,25 +15,14 @@ from cadmetrics.cli import main
 from cadmetrics.errors import FeatureInputError
 from cadmetrics.features.extractor import FeatureExtractor, FeatureVector
 from cadmetrics.features.layout import DRAWING_LAYOUTS, LAYOUTS
+from tests.features.test_formats import BROKEN as READ_MESH_BROKEN
 from tests.features.test_formats import SAMPLES
 
 DRAWINGS = ["dxf/1002_tray_bottom.DXF", "dxf/LM2.dxf", "dxf/insert.dxf", "dxf/uc.r12a.dxf", "dxf/wrench.dxf"]
 
-#: broken/ through the extractor: the reason it is refused with, or None when it gives a
-#: (documented, degraded) vector. A DXF goes to the drawing reader, which reads broken_loop.
-BROKEN = {
-    "broken_loop.dxf": None,
-    "busted.STL": None,
-    "empty.obj": "empty",
-    "empty.ply": "empty",
-    "empty.stl": "empty",
-    "notenoughindices.obj": "malformed",
-    "ply_empty_header.ply": "empty",
-    "points_ascii.ply": "empty",
-    "soup.stl": None,
-    "stl_empty_ascii.stl": "empty",
-    "stl_empty_bin.stl": "empty",
-}
+#: broken/ through the extractor: as read_mesh does (test_formats), except that a DXF goes
+#: to the drawing reader, which reads broken_loop as drawn.
+BROKEN = {**READ_MESH_BROKEN, "broken_loop.dxf": None}
 
 
 @pytest.mark.parametrize("version", LAYOUTS)

@@ -321,12 +321,7 @@ class _AsciiBody:
 
     def vertices(self, element: Element) -> FloatArray:
         if not element.fixed:
-            raise input_error(
-                self.source,
-                "ply",
-                "unsupported_format",
-                "vertex element with list properties is not supported",
-            )
+            raise _listed_vertices(self.source)
         values, offsets, counts, lines = self._take(element, integers=False)
         width = len(element.properties)
         short = counts < width
@@ -438,12 +433,7 @@ class _BinaryBody:
 
     def vertices(self, element: Element) -> FloatArray:
         if not element.fixed:
-            raise input_error(
-                self.source,
-                "ply",
-                "unsupported_format",
-                "vertex element with list properties is not supported",
-            )
+            raise _listed_vertices(self.source)
         records = self._fixed(element)
         names = [prop.name for prop in element.properties]
         points = np.empty((element.count, 3), dtype=np.float64)
@@ -563,6 +553,12 @@ class _BinaryBody:
         self.position = position
         item_type = np.dtype(self.order + element.properties[target].type)
         return Faces(sizes, _gather(data, starts, sizes, item_type))
+
+
+def _listed_vertices(source: str) -> FeatureInputError:
+    return input_error(
+        source, "ply", "unsupported_format", "vertex element with list properties is not supported"
+    )
 
 
 def _gather(
