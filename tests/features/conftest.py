@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+#: The repository's root (child processes of the tests run there, to import ``tests``).
+REPOSITORY = Path(__file__).resolve().parents[2]
 # The samples live beside the repository (``../shared/cad-samples`` from its root), not in it.
-CAD_SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "cad-samples"
+CAD_SAMPLES = REPOSITORY.parent / "shared" / "cad-samples"
 
 
 @pytest.fixture(scope="session")

@@ -18,9 +18,9 @@ from cadmetrics import Telemetry
 from cadmetrics.errors import FeatureError, FeatureInputError
 from cadmetrics.features.extractor import FeatureExtractor, FeatureVector
 from cadmetrics.features.redis_cache import RedisCache
+from tests.features.conftest import REPOSITORY
 from tests.features.shapes import box, cylinder, sphere
 
-ROOT = str(Path(__file__).resolve().parents[2])
 SOURCES: list[Any] = [box(), b"x" * 2000, cylinder(), sphere(1), box()]
 
 
@@ -138,9 +138,14 @@ def test_forked_workers_of_a_host_with_its_own_prometheus_metrics(tmp_path: Path
     directory.mkdir()
     script = tmp_path / "host.py"
     script.write_text(FORKING_HOST)
-    environment = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory), "PYTHONPATH": ROOT}
+    environment = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory), "PYTHONPATH": str(REPOSITORY)}
     child = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, check=False, env=environment, cwd=ROOT
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=environment,
+        cwd=REPOSITORY,
     )
     assert child.returncode == 0, child.stderr
     assert child.stdout.strip() == "3.0"

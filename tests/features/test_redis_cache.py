@@ -21,10 +21,10 @@ from cadmetrics import Telemetry
 from cadmetrics.features.cache import FeatureCache
 from cadmetrics.features.extractor import FeatureExtractor
 from cadmetrics.features.redis_cache import RedisCache, SharedCacheUnavailable
+from tests.features.conftest import REPOSITORY
 from tests.features.shapes import box, cylinder
 
 redis = pytest.importorskip("redis")
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class RedisServer:
@@ -102,7 +102,7 @@ def test_vectors_are_shared_between_processes(
         assert not extractor.extract(cylinder()).cached
         """
     )
-    subprocess.run([sys.executable, "-c", child], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-c", child], check=True, cwd=REPOSITORY)
     extractor = FeatureExtractor(
         "v4", cache=FeatureCache(l2=RedisCache(redis_server.url)), telemetry=telemetry
     )

@@ -68,6 +68,7 @@ def test_sampling_keeps_the_curve_close_to_the_exact_one() -> None:
         estimate = sampled.recommend(target, 1).capacity_entries
         assert precise is not None and estimate is not None
         assert lru_hit_ratio(stream, estimate) == pytest.approx(target, abs=0.05)
+        assert lru_hit_ratio(stream, estimate) == pytest.approx(lru_hit_ratio(stream, precise), abs=0.05)
 
 
 def test_an_unreachable_target_says_so() -> None:

@@ -16,6 +16,7 @@ from cadmetrics.errors import FeatureError
 from cadmetrics.features.layout import LAYOUTS, V1, V2, V3, V4, Scaling, layout_for
 from cadmetrics.features.mesh import Mesh
 from cadmetrics.features.vector import FeatureConfig, mesh_features
+from tests.features.conftest import REPOSITORY
 from tests.features.shapes import box, cylinder, moved, open_faces, rotation_matrix, sphere, torus
 
 SHAPES = {
@@ -82,15 +83,9 @@ def test_the_same_content_gives_the_same_vector_in_another_process() -> None:
         """
     )
     there = subprocess.run(
-        [sys.executable, "-c", child], capture_output=True, text=True, check=True, cwd=_root()
+        [sys.executable, "-c", child], capture_output=True, text=True, check=True, cwd=REPOSITORY
     ).stdout
     assert bytes.fromhex(there) == here.tobytes()
-
-
-def _root() -> str:
-    from pathlib import Path
-
-    return str(Path(__file__).resolve().parents[2])
 
 
 def _scaling_of(name: str) -> Scaling:
@@ -159,11 +154,10 @@ def test_a_mesh_of_one_triangle_still_gives_every_feature() -> None:
 
 
 def test_the_layout_reference_is_up_to_date() -> None:
-    from pathlib import Path
 
     from cadmetrics.features.layout_docs import render
 
-    path = Path(_root()) / "docs" / "features-layouts.md"
+    path = REPOSITORY / "docs" / "features-layouts.md"
     command = "python -m cadmetrics.features.layout_docs docs/features-layouts.md"
     assert path.read_text(encoding="utf-8") == render(), f"docs/features-layouts.md is stale: run `{command}`"
 

@@ -8,19 +8,19 @@ supported format are skipped, not failures.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import TextIO
 
 from cadmetrics.errors import FeatureError
 from cadmetrics.features.extractor import FeatureExtractor, FeatureVector
+from cadmetrics.walk import walk_files
 
 OK, FAILED = 0, 1
 
 
 def run_extract(paths: Sequence[str], *, version: str, as_json: bool, out: TextIO, err: TextIO) -> int:
     extractor = FeatureExtractor(version)
-    files = list(_files(paths))
+    files = list(walk_files(paths))
     results = extractor.extract_many([path for path, _named in files])
     status = OK
     vectors: list[dict[str, object]] = []
@@ -52,13 +52,3 @@ def _render(vector: FeatureVector) -> str:
         f"  {name:<{width}}  {value:.12g}" for name, value in zip(vector.names, vector.values, strict=True)
     ]
     return "\n".join(lines) + "\n"
-
-
-def _files(paths: Sequence[str]) -> Iterator[tuple[Path, bool]]:
-    """Each file, and whether it was named (rather than found in a directory)."""
-    for name in paths:
-        path = Path(name)
-        if path.is_dir():
-            yield from ((child, False) for child in sorted(path.rglob("*")) if child.is_file())
-        else:
-            yield path, True

@@ -9,13 +9,14 @@ listed as skipped). ``--json`` prints a list with an entry for every file: the s
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
 from cadmetrics.errors import InputError, UnsupportedModelFormat
 from cadmetrics.models.policy import DEFAULT_POLICY, parse_mode
 from cadmetrics.models.scan import scan
+from cadmetrics.walk import walk_files
 
 OK, BLOCKED, UNREADABLE = 0, 1, 2
 
@@ -34,7 +35,7 @@ def run_scan(
     policy = DEFAULT_POLICY.extend(allow=allow, block=block)
     status = OK
     reports: list[dict[str, object]] = []
-    for path, named in _files(paths):
+    for path, named in walk_files(paths):
         try:
             report = scan(path, mode, policy)
         except UnsupportedModelFormat as exc:
@@ -65,13 +66,3 @@ def run_scan(
 
 def _not_scanned(path: Path, verdict: str, reason: str) -> dict[str, object]:
     return {"source": str(path), "verdict": verdict, "reason": reason}
-
-
-def _files(paths: Sequence[str]) -> Iterator[tuple[Path, bool]]:
-    """Each file to scan, and whether it was named (rather than found in a directory)."""
-    for name in paths:
-        path = Path(name)
-        if path.is_dir():
-            yield from ((child, False) for child in sorted(path.rglob("*")) if child.is_file())
-        else:
-            yield path, True
