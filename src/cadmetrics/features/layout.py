@@ -28,9 +28,18 @@ class Scaling(enum.Enum):
 
 @attrs.frozen
 class Feature:
+    """One named value of a vector.
+
+    ``group`` gathers related features (drift is reported per group); ``default`` is the value
+    a migration fills in, and marks as filled, when the feature cannot be computed for a
+    stored vector.
+    """
+
     name: str
     description: str
     scaling: Scaling = Scaling.INVARIANT
+    group: str = "other"
+    default: float = 0.0
 
 
 @attrs.frozen
@@ -63,9 +72,19 @@ class FeatureLayout:
     def __iter__(self) -> Iterator[Feature]:
         return iter(self.features)
 
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The group of each feature, in order."""
+        return tuple(feature.group for feature in self.features)
+
     def extended(self, version: str, features: Iterable[Feature]) -> FeatureLayout:
         """A new version holding this one's features, then ``features``."""
         return FeatureLayout(version, self.features + tuple(features), extends=self.version)
+
+
+def grouped(group: str, features: Iterable[Feature]) -> tuple[Feature, ...]:
+    """``features``, each placed in ``group``."""
+    return tuple(attrs.evolve(feature, group=group) for feature in features)
 
 
 #: Bins of the D2 shape distribution; distances are divided by their mean, so the bins
@@ -75,31 +94,39 @@ D2_RANGE = 3.0
 
 V1 = FeatureLayout(
     "v1",
-    (
-        Feature("vertex_count", "vertices used by at least one face (identical STL corners welded)"),
-        Feature("face_count", "triangles (polygons are split into triangle fans)"),
-        Feature("extent_major", "largest axis-aligned bounding-box extent", Scaling.LENGTH),
-        Feature("extent_middle", "middle axis-aligned bounding-box extent", Scaling.LENGTH),
-        Feature("extent_minor", "smallest axis-aligned bounding-box extent", Scaling.LENGTH),
-        Feature("surface_area", "total area of the faces", Scaling.AREA),
-        Feature(
-            "volume",
-            "enclosed volume when the mesh is watertight and consistently wound, otherwise 0",
-            Scaling.VOLUME,
+    grouped(
+        "size",
+        (
+            Feature("vertex_count", "vertices used by at least one face (identical STL corners welded)"),
+            Feature("face_count", "triangles (polygons are split into triangle fans)"),
+            Feature("extent_major", "largest axis-aligned bounding-box extent", Scaling.LENGTH),
+            Feature("extent_middle", "middle axis-aligned bounding-box extent", Scaling.LENGTH),
+            Feature("extent_minor", "smallest axis-aligned bounding-box extent", Scaling.LENGTH),
+            Feature("surface_area", "total area of the faces", Scaling.AREA),
+            Feature(
+                "volume",
+                "enclosed volume when the mesh is watertight and consistently wound, otherwise 0",
+                Scaling.VOLUME,
+            ),
         ),
     ),
 )
 
 V2 = V1.extended(
     "v2",
-    (
-        Feature("inertia_ratio_minor", "smallest principal moment of inertia over their sum"),
-        Feature("inertia_ratio_middle", "middle principal moment of inertia over their sum"),
-        Feature("inertia_ratio_major", "largest principal moment of inertia over their sum"),
-        Feature("sphericity", "pi^(1/3) (6V)^(2/3) / A: 1 for a sphere, less for anything else; 0 when open"),
-        Feature("hull_volume_ratio", "volume over convex-hull volume: 1 when convex; 0 when open"),
-        Feature("euler_characteristic", "V - E + F: 2 for each closed genus-0 shell"),
-        Feature("watertight", "1 when every edge is shared by exactly two faces, else 0"),
+    grouped(
+        "shape",
+        (
+            Feature("inertia_ratio_minor", "smallest principal moment of inertia over their sum"),
+            Feature("inertia_ratio_middle", "middle principal moment of inertia over their sum"),
+            Feature("inertia_ratio_major", "largest principal moment of inertia over their sum"),
+            Feature(
+                "sphericity", "pi^(1/3) (6V)^(2/3) / A: 1 for a sphere, less for anything else; 0 when open"
+            ),
+            Feature("hull_volume_ratio", "volume over convex-hull volume: 1 when convex; 0 when open"),
+            Feature("euler_characteristic", "V - E + F: 2 for each closed genus-0 shell"),
+            Feature("watertight", "1 when every edge is shared by exactly two faces, else 0"),
+        ),
     ),
 )
 
@@ -110,6 +137,7 @@ V3 = V2.extended(
             f"d2_bin_{index:02d}",
             f"D2 shape distribution: share of sampled point-pair distances in "
             f"[{index * D2_RANGE / D2_BINS:.5g}, {(index + 1) * D2_RANGE / D2_BINS:.5g}) of their mean",
+            group="d2",
         )
         for index in range(D2_BINS)
     ),
@@ -119,10 +147,16 @@ V4 = V3.extended(
     "v4",
     (
         Feature(
-            "surface_count", "surface patches: regions of faces whose normals turn less than a tolerance"
+            "surface_count",
+            "surface patches: regions of faces whose normals turn less than a tolerance",
+            group="surface",
         ),
-        Feature("shape_entropy_d2", "Shannon entropy of the D2 distribution, in bits"),
-        Feature("shape_entropy_patch_area", "Shannon entropy of the patches' shares of the area, in bits"),
+        Feature("shape_entropy_d2", "Shannon entropy of the D2 distribution, in bits", group="d2"),
+        Feature(
+            "shape_entropy_patch_area",
+            "Shannon entropy of the patches' shares of the area, in bits",
+            group="surface",
+        ),
     ),
 )
 
@@ -140,35 +174,57 @@ _DRAWING_COUNTED = (
 DRAWING_V1 = FeatureLayout(
     "v1",
     (
-        *(Feature(f"{kind}_entities", f"modelspace {kind.upper()} entities") for kind in _DRAWING_COUNTED),
-        Feature("other_entities", "modelspace entities of any other type"),
-        Feature("layer_count", "layers defined, except Defpoints"),
-        Feature("layers_used", "distinct layers of the modelspace entities"),
-        Feature("block_count", "named block definitions (no layout, anonymous or arrowhead blocks)"),
-        Feature("extents_width", "x extent of the drawn geometry, block references expanded", Scaling.LENGTH),
-        Feature("extents_height", "y extent of the drawn geometry", Scaling.LENGTH),
-        Feature("extents_depth", "z extent of the drawn geometry", Scaling.LENGTH),
-        Feature(
-            "line_length", "total length of lines, polylines (bulges as arcs) and splines", Scaling.LENGTH
+        *(
+            Feature(f"{kind}_entities", f"modelspace {kind.upper()} entities", group="entities")
+            for kind in _DRAWING_COUNTED
         ),
-        Feature("arc_length", "total length of arcs, circles and ellipses", Scaling.LENGTH),
-        Feature("text_count", "TEXT, MTEXT and ATTRIB, including those in inserted blocks"),
+        Feature("other_entities", "modelspace entities of any other type", group="entities"),
+        *grouped(
+            "structure",
+            (
+                Feature("layer_count", "layers defined, except Defpoints"),
+                Feature("layers_used", "distinct layers of the modelspace entities"),
+                Feature("block_count", "named block definitions (no layout, anonymous or arrowhead blocks)"),
+            ),
+        ),
+        *grouped(
+            "size",
+            (
+                Feature(
+                    "extents_width",
+                    "x extent of the drawn geometry, block references expanded",
+                    Scaling.LENGTH,
+                ),
+                Feature("extents_height", "y extent of the drawn geometry", Scaling.LENGTH),
+                Feature("extents_depth", "z extent of the drawn geometry", Scaling.LENGTH),
+                Feature(
+                    "line_length",
+                    "total length of lines, polylines (bulges as arcs) and splines",
+                    Scaling.LENGTH,
+                ),
+                Feature("arc_length", "total length of arcs, circles and ellipses", Scaling.LENGTH),
+            ),
+        ),
+        Feature("text_count", "TEXT, MTEXT and ATTRIB, including those in inserted blocks", group="entities"),
     ),
 )
 
 DRAWING_V2 = DRAWING_V1.extended(
     "v2",
-    (
-        Feature(
-            "aspect_ratio",
-            "sqrt of the middle over the largest principal second moment of the drawn curves: "
-            "1 when round or square, near 0 when long and thin (0 when nothing is drawn)",
-        ),
-        Feature("curve_share", "arc length over all drawn length; 0 when nothing is drawn"),
-        Feature(
-            "length_per_radius",
-            "all drawn length over the curves' radius of gyration: how busy the drawing is "
-            "(2 pi for a circle)",
+    grouped(
+        "shape",
+        (
+            Feature(
+                "aspect_ratio",
+                "sqrt of the middle over the largest principal second moment of the drawn curves: "
+                "1 when round or square, near 0 when long and thin (0 when nothing is drawn)",
+            ),
+            Feature("curve_share", "arc length over all drawn length; 0 when nothing is drawn"),
+            Feature(
+                "length_per_radius",
+                "all drawn length over the curves' radius of gyration: how busy the drawing is "
+                "(2 pi for a circle)",
+            ),
         ),
     ),
 )
@@ -180,6 +236,7 @@ DRAWING_V3 = DRAWING_V2.extended(
             f"d2_bin_{index:02d}",
             "D2 shape distribution of points along the drawn curves (as for meshes; a turned drawing "
             "is flattened from other points, so its sample differs within sampling noise)",
+            group="d2",
         )
         for index in range(D2_BINS)
     ),
@@ -188,8 +245,10 @@ DRAWING_V3 = DRAWING_V2.extended(
 DRAWING_V4 = DRAWING_V3.extended(
     "v4",
     (
-        Feature("shape_entropy_d2", "Shannon entropy of the D2 distribution, in bits"),
-        Feature("entity_type_entropy", "Shannon entropy of the entity-type counts, in bits"),
+        Feature("shape_entropy_d2", "Shannon entropy of the D2 distribution, in bits", group="d2"),
+        Feature(
+            "entity_type_entropy", "Shannon entropy of the entity-type counts, in bits", group="entities"
+        ),
     ),
 )
 

@@ -25,7 +25,9 @@ def render() -> str:
         f"Values are rounded to {SIGNIFICANT_DIGITS} significant digits. Default settings: "
         f"`d2_pairs={config.d2_pairs}`, `patch_angle_degrees={config.patch_angle_degrees}`. "
         "Meshes (STL, OBJ, PLY, in-memory) and 2D drawings (DXF) have layouts of their own; "
-        "an extractor of version vN reads both, each into its vN layout.",
+        "an extractor of version vN reads both, each into its vN layout. Drift is reported per "
+        "group; a vector store migrating to a version whose features it cannot compute fills in "
+        "the default, and marks the record as filled.",
         "",
     ]
     for title, layouts in (("Meshes", LAYOUTS), ("Drawings (DXF)", DRAWING_LAYOUTS)):
@@ -41,10 +43,16 @@ def _family(title: str, layouts: dict[str, FeatureLayout]) -> list[str]:
     for layout in layouts.values():
         start = layouts[layout.extends].dimension if layout.extends else 0
         lines += ["", f"### {title}: {layout.version}", ""]
-        lines += ["| index | feature | scales with size | meaning |", "|---|---|---|---|"]
+        lines += [
+            "| index | feature | group | scales with size | default | meaning |",
+            "|---|---|---|---|---|---|",
+        ]
         for index, feature in enumerate(layout.features[start:], start=start):
             scaling = "no" if feature.scaling.value == "invariant" else feature.scaling.value
-            lines.append(f"| {index} | `{feature.name}` | {scaling} | {feature.description} |")
+            lines.append(
+                f"| {index} | `{feature.name}` | {feature.group} | {scaling} | {feature.default:g} "
+                f"| {feature.description} |"
+            )
     lines.append("")
     return lines
 

@@ -14,13 +14,14 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
+
+from cadmetrics.durable import write_atomically
 
 MANIFEST = "manifest.json"
 _BLOB_SUFFIX = ".model"
@@ -74,7 +75,7 @@ class SnapshotStore:
         digest = hashlib.sha256(data).hexdigest()
         blob = self.directory / f"{digest}{_BLOB_SUFFIX}"
         if not _intact(blob, digest):
-            _write_atomically(blob, data)
+            write_atomically(blob, data)
         snapshot = Snapshot(digest, len(data), time.time(), source, blob, report)
         kept = [snapshot] + [s for s in self.snapshots() if s.sha256 != digest]
         kept = kept[: self.keep]
@@ -149,7 +150,7 @@ class SnapshotStore:
             for s in snapshots
         ]
         text = json.dumps({"version": 1, "snapshots": entries}, indent=2)
-        _write_atomically(self.directory / MANIFEST, text.encode("utf-8"))
+        write_atomically(self.directory / MANIFEST, text.encode("utf-8"))
 
     def _remove_unlisted(self, kept: list[Snapshot]) -> None:
         names = {s.path.name for s in kept}
@@ -169,27 +170,3 @@ def _intact(path: Path, digest: str) -> bool:
         return hashlib.sha256(path.read_bytes()).hexdigest() == digest
     except OSError:
         return False
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Temporary file, fsync, rename over ``path``, fsync of the directory."""
-    descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
