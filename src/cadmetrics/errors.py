@@ -138,3 +138,25 @@ class MissingDependency(FeatureError):
 
     def __init__(self, message: str, *, format: str = "unknown") -> None:
         super().__init__(message, reason="missing_dependency", format=format)
+
+
+class VectorStoreError(CadMetricsError):
+    """The vector store cannot do what was asked: it is open elsewhere, a migration is pending,
+    or a plan no longer fits the store. The message says what to do."""
+
+
+class VectorInputError(VectorStoreError, InputError, ValueError):
+    """A record that the store refuses before writing anything: a duplicate id, a vector of the
+    wrong dimension for its version, a non-finite value, metadata that is not JSON. The message
+    names the record's id (and its position in a batch)."""
+
+
+class StoreCorruptError(VectorStoreError):
+    """Files of a vector store that do not read back as written (a damaged manifest, a segment
+    of the wrong size, a log damaged before its end). Nothing is repaired or dropped silently:
+    the message names the file and the offset."""
+
+
+class DriftError(CadMetricsError, ValueError):
+    """Data a drift baseline or monitor cannot use: the wrong width, too few rows, non-finite
+    values, or a file that is not a baseline. The message names the feature, row or file."""

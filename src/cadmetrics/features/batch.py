@@ -13,7 +13,6 @@ set (the host's registry then gathers them all); otherwise their metrics stay in
 from __future__ import annotations
 
 import os
-import sys
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed
@@ -23,6 +22,7 @@ import attrs
 
 from cadmetrics.errors import FeatureError
 from cadmetrics.features.vector import FeatureConfig
+from cadmetrics.progress import progress_bar
 
 if TYPE_CHECKING:
     from cadmetrics.features.extractor import FeatureExtractor, FeatureVector, Source
@@ -116,8 +116,7 @@ def extract_many(
 ) -> list[FeatureVector | FeatureError]:
     """Results in the order of ``sources``: a vector, or the error of that item."""
     items: Sequence[Source] = list(sources)
-    show = sys.stderr.isatty() if progress is None else progress
-    bar = _progress_bar(len(items), show)
+    bar = progress_bar(len(items), unit="file", description="features", show=progress)
     results: list[FeatureVector | FeatureError | None] = [None] * len(items)
     try:
         if executor is None:
@@ -152,22 +151,3 @@ def extract_many(
         ]
         extractor.observe_requests(vector.sha256 for vector in vectors)
     return [result if result is not None else FeatureError("not run") for result in results]
-
-
-class _NoBar:
-    def update(self, count: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress_bar(total: int, show: bool) -> Any:
-    """tqdm's bar on a terminal (when installed), nothing otherwise."""
-    if not show:
-        return _NoBar()
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return _NoBar()
-    return tqdm(total=total, unit="file", desc="features")

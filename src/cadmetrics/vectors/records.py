@@ -1,0 +1,159 @@
+"""What the store keeps for each vector, and how a record is checked before it is written.
+
+Every check happens before anything reaches the disk, so a refused record never leaves a trace
+and a batch is either written whole or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from cadmetrics.errors import VectorInputError
+from cadmetrics.features.layout import FeatureLayout
+
+Float32Array = npt.NDArray[np.float32]
+
+#: Longest id accepted, in UTF-8 bytes: ids are kept in fixed-width arrays, so one very long id
+#: would widen every row of its segment.
+MAX_ID_BYTES = 512
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@attrs.frozen(eq=False)
+class Record:
+    """One stored vector.
+
+    ``filled`` is true when some of the vector's features were not computed but filled with
+    their layout's defaults by a migration (an upgrade without the source content), so that a
+    host can tell them from measured ones and re-extract them later.
+    """
+
+    id: str
+    vector: Float32Array
+    version: str
+    sha256: str
+    metadata: dict[str, Any] | None = None
+    filled: bool = False
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Record):
+            return NotImplemented
+        return (
+            (self.id, self.version, self.sha256, self.metadata, self.filled)
+            == (other.id, other.version, other.sha256, other.metadata, other.filled)
+            and self.vector.shape == other.vector.shape
+            and bool(np.array_equal(self.vector, other.vector))
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # holds an array
+
+
+@attrs.frozen
+class Hit:
+    """One search result: the record's id, its cosine similarity to the query, its version."""
+
+    id: str
+    score: float
+    version: str
+
+
+@attrs.frozen
+class CheckedRecord:
+    """A record that passed every check, in the form the log and the segments write."""
+
+    id: str
+    id_bytes: bytes
+    vector: Float32Array
+    version: str
+    content: bytes  # the sha256, 32 raw bytes
+    metadata_json: bytes  # b"null" when there is none
+    filled_from: str | None = None  # the version whose features are measured, when filled
+
+
+def check_record(
+    id: str,
+    vector: Any,
+    version: str,
+    sha256: str,
+    metadata: Mapping[str, Any] | None,
+    *,
+    layouts: Mapping[str, FeatureLayout],
+    where: str = "",
+) -> CheckedRecord:
+    """The record, checked: every refusal names the id (and ``where``, its place in a batch)."""
+    label = f"record {id!r}{where}" if isinstance(id, str) else f"record{where}"
+    if not isinstance(id, str) or not id:
+        raise VectorInputError(f"{label}: the id must be a non-empty string, got {id!r}")
+    if "\x00" in id:
+        raise VectorInputError(f"{label}: the id holds a NUL character")
+    id_bytes = id.encode("utf-8", errors="strict") if id.isascii() else _utf8(id, label)
+    if len(id_bytes) > MAX_ID_BYTES:
+        raise VectorInputError(f"{label}: the id is {len(id_bytes)} bytes long; at most {MAX_ID_BYTES}")
+    layout = layouts.get(version) if isinstance(version, str) else None
+    if layout is None:
+        raise VectorInputError(
+            f"{label}: unknown feature version {version!r}; this store holds {', '.join(layouts)}"
+        )
+    values = _vector(vector, layout, label)
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+        raise VectorInputError(f"{label}: sha256 must be 64 lowercase hex digits, got {sha256!r}")
+    return CheckedRecord(
+        id=id,
+        id_bytes=id_bytes,
+        vector=values,
+        version=version,
+        content=bytes.fromhex(sha256),
+        metadata_json=_metadata_json(metadata, label),
+    )
+
+
+def _utf8(id: str, label: str) -> bytes:
+    try:
+        return id.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise VectorInputError(f"{label}: the id is not valid text ({exc.reason})") from None
+
+
+def _vector(vector: Any, layout: FeatureLayout, label: str) -> Float32Array:
+    try:
+        values = np.asarray(vector, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise VectorInputError(f"{label}: the vector is not numeric ({exc})") from None
+    if values.ndim != 1 or values.shape[0] != layout.dimension:
+        raise VectorInputError(
+            f"{label}: a {layout.version} vector has {layout.dimension} values, got shape {values.shape}"
+        )
+    narrowed = values.astype(np.float32)
+    bad = np.flatnonzero(~np.isfinite(narrowed))
+    if bad.size:
+        position = int(bad[0])
+        raise VectorInputError(
+            f"{label}: value {position} ({layout.names[position]}) is {values[position]!r}, "
+            "which is not finite in float32"
+        )
+    return narrowed
+
+
+def _metadata_json(metadata: Mapping[str, Any] | None, label: str) -> bytes:
+    if metadata is None:
+        return b"null"
+    if not isinstance(metadata, Mapping):
+        raise VectorInputError(f"{label}: metadata must be a dict, got {type(metadata).__name__}")
+    try:
+        text = json.dumps(dict(metadata), allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise VectorInputError(f"{label}: metadata is not JSON ({exc})") from None
+    return text.encode("utf-8")
+
+
+def metadata_from_json(data: bytes) -> dict[str, Any] | None:
+    value = json.loads(data)
+    return value if isinstance(value, dict) else None
