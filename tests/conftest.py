@@ -13,6 +13,11 @@ from cadmetrics.contract.model import Contract
 
 pytest_plugins = ["pytester"]
 
+#: The repository's root (child processes of the tests run there, to import ``tests``).
+REPOSITORY = Path(__file__).resolve().parents[1]
+# The samples live beside the repository (``../shared/cad-samples`` from its root), not in it.
+CAD_SAMPLES = REPOSITORY.parent / "shared" / "cad-samples"
+
 ContractWriter = Callable[..., Path]
 
 
@@ -44,3 +49,15 @@ def write_contract(tmp_path: Path) -> ContractWriter:
 def host_contract(path: Path) -> Contract:
     """Load ``path`` alone: no library contract, no plugins, no lint gate."""
     return load_contract(path, library=False, entry_points=False, check=False)
+
+
+@pytest.fixture(scope="session")
+def cad_samples() -> Path:
+    """The folder of real CAD files (stl/, obj/, ply/, dxf/, step/, broken/).
+
+    Tests that need it are skipped when it is absent: the project's own generated fixtures
+    still cover every format.
+    """
+    if not CAD_SAMPLES.is_dir():
+        pytest.skip(f"shared CAD samples not found at {CAD_SAMPLES} (expected beside the repository)")
+    return CAD_SAMPLES

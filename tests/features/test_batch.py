@@ -18,7 +18,7 @@ from cadmetrics import Telemetry
 from cadmetrics.errors import FeatureError, FeatureInputError
 from cadmetrics.features.extractor import FeatureExtractor, FeatureVector
 from cadmetrics.features.redis_cache import RedisCache
-from tests.features.conftest import REPOSITORY
+from tests.conftest import REPOSITORY
 from tests.features.shapes import box, cylinder, sphere
 
 SOURCES: list[Any] = [box(), b"x" * 2000, cylinder(), sphere(1), box()]

@@ -21,7 +21,7 @@ from cadmetrics import Telemetry
 from cadmetrics.features.cache import FeatureCache
 from cadmetrics.features.extractor import FeatureExtractor
 from cadmetrics.features.redis_cache import RedisCache, SharedCacheUnavailable
-from tests.features.conftest import REPOSITORY
+from tests.conftest import REPOSITORY
 from tests.features.shapes import box, cylinder
 
 redis = pytest.importorskip("redis")

@@ -16,7 +16,7 @@ from cadmetrics.errors import FeatureError
 from cadmetrics.features.layout import LAYOUTS, V1, V2, V3, V4, Scaling, layout_for
 from cadmetrics.features.mesh import Mesh
 from cadmetrics.features.vector import FeatureConfig, mesh_features
-from tests.features.conftest import REPOSITORY
+from tests.conftest import REPOSITORY
 from tests.features.shapes import box, cylinder, moved, open_faces, rotation_matrix, sphere, torus
 
 SHAPES = {

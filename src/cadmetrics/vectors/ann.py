@@ -101,13 +101,11 @@ def ann_search(
 
 def recall(store: VectorStore, queries: npt.ArrayLike, k: int = 10, *, version: str | None = None) -> float:
     """Share of the exact top ``k`` that the approximate search also returns, over ``queries``."""
-    exact = store.search(queries, k, version=version, method="exact")
-    approximate = store.search(queries, k, version=version, method="ann")
+    exact = store.search_batch(queries, k, version=version, method="exact")
+    approximate = store.search_batch(queries, k, version=version, method="ann")
     found = total = 0
     for truth, guess in zip(exact, approximate, strict=True):
-        assert isinstance(truth, list)
-        assert isinstance(guess, list)
-        wanted = {hit.id for hit in truth if isinstance(hit, Hit)}
-        found += len(wanted & {hit.id for hit in guess if isinstance(hit, Hit)})
+        wanted = {hit.id for hit in truth}
+        found += len(wanted & {hit.id for hit in guess})
         total += len(wanted)
     return found / total if total else 1.0

@@ -131,12 +131,13 @@ def _vector(vector: Any, layout: FeatureLayout, label: str) -> Float32Array:
         raise VectorInputError(
             f"{label}: a {layout.version} vector has {layout.dimension} values, got shape {values.shape}"
         )
-    narrowed = values.astype(np.float32)
+    with np.errstate(over="ignore"):  # a value past float32's range becomes inf, refused below
+        narrowed = values.astype(np.float32)
     bad = np.flatnonzero(~np.isfinite(narrowed))
     if bad.size:
         position = int(bad[0])
         raise VectorInputError(
-            f"{label}: value {position} ({layout.names[position]}) is {values[position]!r}, "
+            f"{label}: value {position} ({layout.names[position]}) is {float(values[position])!r}, "
             "which is not finite in float32"
         )
     return narrowed

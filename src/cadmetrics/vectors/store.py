@@ -312,9 +312,13 @@ class VectorStore:
         self, features: FeatureVector, *, id: str | None = None, metadata: Mapping[str, Any] | None = None
     ) -> str:
         """Store what a :class:`~cadmetrics.FeatureExtractor` returned, under ``id`` (default:
-        the content's sha256). Returns the id."""
+        the content's sha256). Returns the id.
+
+        A vector of an in-memory mesh has the hash of the mesh's arrays (``mesh-<hex>``); the
+        store keeps its hex digest, as it has no file content to hash."""
         key = id if id is not None else features.sha256
-        self.add(key, features.values, version=features.version, sha256=features.sha256, metadata=metadata)
+        digest = features.sha256.removeprefix("mesh-")
+        self.add(key, features.values, version=features.version, sha256=digest, metadata=metadata)
         return key
 
     def delete(self, id: str) -> None:
@@ -518,46 +522,61 @@ class VectorStore:
 
     def search(
         self,
-        query: Any,
+        vector: Any,
         k: int = 10,
         *,
         version: str | None = None,
         filter: Filter | None = None,
         method: str = "exact",
-    ) -> list[Hit] | list[list[Hit]]:
-        """The ``k`` stored vectors most similar (cosine) to ``query``, best first.
+    ) -> list[Hit]:
+        """The ``k`` stored vectors most similar (cosine) to ``vector``, best first.
 
-        ``query`` is one vector (a list of hits comes back) or a matrix of queries, one per row
-        (a list per query). ``version`` defaults to the one whose dimension the query has.
-        ``filter`` keeps only some records: a mapping of metadata keys to required values, or
-        a function of (id, metadata). ``method="ann"`` answers from an approximate index
-        (:meth:`build_index`, the ``ann`` extra) instead of the exact scan.
+        ``version`` defaults to the one whose dimension the vector has. ``filter`` keeps only
+        some records: a mapping of metadata keys to required values, or a function of (id,
+        metadata). ``method="ann"`` answers from an approximate index (:meth:`build_index`,
+        the ``ann`` extra) instead of the exact scan.
         """
+        array = self._as_array(vector)
+        if array.ndim != 1:
+            raise VectorInputError(f"search takes one vector, got shape {array.shape}; use search_batch")
+        return self.search_batch(array[None, :], k, version=version, filter=filter, method=method)[0]
+
+    def search_batch(
+        self,
+        queries: Any,
+        k: int = 10,
+        *,
+        version: str | None = None,
+        filter: Filter | None = None,
+        method: str = "exact",
+    ) -> list[list[Hit]]:
+        """:meth:`search` for each row of ``queries``, in one pass over the stored vectors (one
+        matrix product per tile), which is far faster than one search per query."""
         if method not in ("exact", "ann"):
             raise VectorInputError(f"search method must be 'exact' or 'ann', got {method!r}")
         if not isinstance(k, int) or k < 1:
             raise VectorInputError(f"k must be a positive integer, got {k!r}")
         started = time.perf_counter()
-        queries, single = self._queries(query, version)
-        target = version if version is not None else self._version_of_dimension(queries.shape[1])
+        units = self._unit_queries(self._as_array(queries), version)
+        target = version if version is not None else self._version_of_dimension(units.shape[1])
         with self._lock:
             if method == "ann":
                 from cadmetrics.vectors.ann import ann_search
 
-                hits = ann_search(self, target, queries, k, filter)
+                hits = ann_search(self, target, units, k, filter)
             else:
-                hits = self._exact(target, queries, k, filter)
+                hits = self._exact(target, units, k, filter)
         self._search_duration.observe(time.perf_counter() - started, method=method)
-        return hits[0] if single else hits
+        return hits
 
-    def _queries(self, query: Any, version: str | None) -> tuple[npt.NDArray[np.float32], bool]:
+    @staticmethod
+    def _as_array(query: Any) -> npt.NDArray[np.float32]:
         try:
-            array = np.asarray(query, dtype=np.float32)
+            return np.asarray(query, dtype=np.float32)
         except (TypeError, ValueError) as exc:
             raise VectorInputError(f"the query is not numeric ({exc})") from None
-        single = array.ndim == 1
-        if single:
-            array = array[None, :]
+
+    def _unit_queries(self, array: npt.NDArray[np.float32], version: str | None) -> npt.NDArray[np.float32]:
         if array.ndim != 2 or array.shape[0] == 0:
             raise VectorInputError(f"a query is a vector or a matrix of vectors, got shape {array.shape}")
         if version is not None and array.shape[1] != self._layout(version).dimension:
@@ -569,7 +588,7 @@ class VectorStore:
         norms = np.linalg.norm(array, axis=1)
         if (norms == 0).any():
             raise VectorInputError(f"query {int(np.flatnonzero(norms == 0)[0])} is zero: it has no direction")
-        return np.ascontiguousarray(array / norms[:, None], dtype=np.float32), single
+        return np.ascontiguousarray(array / norms[:, None], dtype=np.float32)
 
     def _version_of_dimension(self, dimension: int) -> str:
         matching = [version for version, layout in self.layouts.items() if layout.dimension == dimension]
