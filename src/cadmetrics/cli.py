@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cadmetrics.contract.compose import load_contract
 from cadmetrics.contract.diff import diff_contracts
@@ -93,9 +94,38 @@ def build_parser() -> argparse.ArgumentParser:
     extract_p.add_argument("--version", default="v4", help="feature version, v1 to v4 (default v4)")
     extract_p.add_argument("--json", action="store_true", help="print the vectors as JSON")
 
+    _add_vectors_commands(commands)
+
     demo_p = commands.add_parser("demo", help="emit every metric through both backends and verify the output")
     _contract_option(demo_p)
     return parser
+
+
+def _add_vectors_commands(commands: Any) -> None:
+    """``vectors stats|migrate`` and ``drift``."""
+    vectors_p = commands.add_parser("vectors", help="inspect a vector store, migrate it to another version")
+    vector_actions = vectors_p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    stats_p = vector_actions.add_parser("stats", help="records per version, segments, pending migration")
+    stats_p.add_argument("path", metavar="PATH", help="the store's directory")
+    stats_p.add_argument("--verify", action="store_true", help="re-read every file against its CRC-32")
+    stats_p.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    migrate_p = vector_actions.add_parser("migrate", help="move every record to another feature version")
+    migrate_p.add_argument("path", metavar="PATH", help="the store's directory")
+    migrate_p.add_argument("--to", required=True, metavar="VERSION", help="the target version (v1 to v4)")
+    migrate_p.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
+    migrate_p.add_argument("--batch-size", type=int, default=10_000, help="records per checkpoint")
+    migrate_p.add_argument("--json", action="store_true", help="print the plan and result as JSON")
+
+    drift_p = commands.add_parser("drift", help="compare a store's vectors with a drift baseline")
+    drift_p.add_argument("path", metavar="PATH", help="the store's directory")
+    drift_p.add_argument("--baseline", required=True, metavar="FILE", help="the baseline file (.npz)")
+    drift_p.add_argument("--make", action="store_true", help="make the baseline from the store and save it")
+    drift_p.add_argument("--version", help="feature version (default: the baseline's, or the largest)")
+    drift_p.add_argument("--window", type=int, default=500, help="vectors per window (default 500)")
+    drift_p.add_argument(
+        "--threshold", type=float, default=0.2, help="PSI above which a group has drifted (default 0.2)"
+    )
+    drift_p.add_argument("--json", action="store_true", help="print the last window's report as JSON")
 
 
 def _contract_option(parser: argparse.ArgumentParser) -> None:
@@ -128,6 +158,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_extract(
                 args.paths, version=args.version, as_json=args.json, out=sys.stdout, err=sys.stderr
+            )
+        if args.command == "vectors":
+            from cadmetrics.vectors.command import run_migrate, run_stats
+
+            if args.action == "stats":
+                return run_stats(args.path, verify=args.verify, as_json=args.json, out=sys.stdout)
+            return run_migrate(
+                args.path,
+                to=args.to,
+                dry_run=args.dry_run,
+                batch_size=args.batch_size,
+                as_json=args.json,
+                out=sys.stdout,
+            )
+        if args.command == "drift":
+            from cadmetrics.drift.command import run_drift
+
+            return run_drift(
+                args.path,
+                baseline_file=args.baseline,
+                make=args.make,
+                version=args.version,
+                window=args.window,
+                threshold=args.threshold,
+                as_json=args.json,
+                out=sys.stdout,
             )
         if args.command == "demo":
             from cadmetrics.demo import run_demo

@@ -229,3 +229,23 @@ def test_features_from_the_extractor_go_in_by_their_hash(store: VectorStore) -> 
     assert key == vector.sha256
     assert store[key].sha256 == vector.sha256.removeprefix("mesh-")  # the hash of the mesh's arrays
     assert np.array_equal(store[key].vector, vector.values.astype(np.float32))
+
+
+def test_a_read_only_view_beside_the_writer(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    with pytest.raises(VectorStoreError, match="no vector store here"):
+        VectorStore.open(path, read_only=True)
+    with VectorStore.open(path, checkpoint_bytes=3000) as writer:
+        writer.add_many(records(30))
+        writer.add_many(records(5, prefix="recent"))  # still in the log
+        reader = VectorStore.open(path, read_only=True)  # the writer keeps its lock
+        assert len(reader) == 35
+        assert reader["recent1"] == writer["recent1"]
+        with pytest.raises(VectorStoreError, match="opened read-only"):
+            reader.add_many(records(1, prefix="x"))
+        with pytest.raises(VectorStoreError, match="opened read-only"):
+            reader.migrate(reader.plan_migration("v3"))
+        reader.close()
+        writer.add_many(records(1, prefix="later"))
+    with VectorStore.open(path) as store:
+        assert len(store) == 36

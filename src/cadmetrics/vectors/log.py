@@ -110,15 +110,17 @@ class WriteAheadLog:
         self._file.close()
 
 
-def replay(path: Path) -> Replay:
-    """Read the log at ``path``; a torn tail is cut off (and kept in ``<log>.torn-<offset>``)."""
+def replay(path: Path, *, repair: bool = True) -> Replay:
+    """Read the log at ``path``; a torn tail is cut off (and kept in ``<log>.torn-<offset>``),
+    unless ``repair`` is false (a reader that must not write leaves it for the writer)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise StoreCorruptError(f"{path}: the store's log cannot be read ({exc.strerror})") from None
     if not data.startswith(MAGIC):
         if len(data) < len(MAGIC) and MAGIC.startswith(data):  # its creation was torn
-            path.write_bytes(MAGIC)
+            if repair:
+                path.write_bytes(MAGIC)
             return Replay([], len(MAGIC), 0, None)
         raise StoreCorruptError(f"{path}: not a cadmetrics vector log (it does not start with {MAGIC!r})")
     entries: list[CheckedRecord | Deletion] = []
@@ -131,7 +133,7 @@ def replay(path: Path) -> Replay:
         offset = end
     torn = len(data) - offset
     copy = None
-    if torn:
+    if torn and repair:
         copy = path.with_name(f"{path.name}.torn-{offset}")
         copy.write_bytes(data[offset:])
         with open(path, "r+b") as file:

@@ -193,6 +193,7 @@ def migrate(
             )
     started = time.perf_counter()
     with store._lock:
+        _refuse_read_only(store)
         if store._pending_migration is not None and not resume:
             abort(store)
             plan = plan_for(store, plan.target)
@@ -229,6 +230,7 @@ def migrate(
 
 def abort(store: VectorStore) -> None:
     with store._lock:
+        _refuse_read_only(store)
         if store._pending_migration is None:
             return
         store._commit(list(store._segments), migration=None)
@@ -486,3 +488,8 @@ def _read_checkpoint(store: VectorStore) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise VectorStoreError(f"{path}: the migration checkpoint cannot be read ({exc})") from None
     return state
+
+
+def _refuse_read_only(store: VectorStore) -> None:
+    if store.read_only:
+        raise VectorStoreError(f"vector store {store.path}: opened read-only; a migration needs the writer")

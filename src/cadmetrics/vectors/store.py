@@ -79,8 +79,10 @@ class VectorStore:
         *,
         sync: bool,
         checkpoint_bytes: int,
+        read_only: bool = False,
     ) -> None:
         self.path = path
+        self.read_only = read_only
         self.layouts: dict[str, FeatureLayout] = dict(layouts)
         self.versions: tuple[str, ...] = tuple(self.layouts)
         self.sync = sync
@@ -112,6 +114,7 @@ class VectorStore:
         telemetry: Telemetry | None = None,
         sync: bool = True,
         checkpoint_bytes: int = DEFAULT_CHECKPOINT_BYTES,
+        read_only: bool = False,
     ) -> VectorStore:
         """Open the store at ``path`` (created when missing), or a store in memory for ``None``.
 
@@ -119,6 +122,10 @@ class VectorStore:
         new store records them, an existing one is checked against them. ``sync=False`` skips
         the fsync of each write: faster, but a crash may lose the last writes (never a middle
         one, never a torn vector).
+
+        ``read_only=True`` opens an existing store without taking it from its writer: for
+        inspection (``cadmetrics vectors stats``, ``cadmetrics drift``) beside a running
+        service. It sees the store as it was when opened and refuses every write.
         """
         tel = telemetry if telemetry is not None else Telemetry()
         if path is None:
@@ -126,6 +133,16 @@ class VectorStore:
             store._publish_counts()
             return store
         root = Path(path)
+        if read_only:
+            manifest = _read_manifest(root)
+            if manifest is None:
+                raise VectorStoreError(f"{root}: no vector store here (no {MANIFEST})")
+            store = cls(
+                root, _layouts_from_manifest(root, manifest), tel, sync=sync,
+                checkpoint_bytes=checkpoint_bytes, read_only=True,
+            )  # fmt: skip
+            store._load(manifest)
+            return store
         root.mkdir(parents=True, exist_ok=True)
         lock_file = _lock(root)
         try:
@@ -156,8 +173,8 @@ class VectorStore:
             self._segments.append(Segment(self.path / SEGMENTS, info))
         self._pending_migration = manifest.get("migration")
         log_path = self.path / str(manifest["log"])
-        replayed = replay(log_path)
-        if replayed.torn_bytes:
+        replayed = replay(log_path, repair=not self.read_only)
+        if replayed.torn_bytes and not self.read_only:
             self.problems.append(
                 f"{log_path}: {replayed.torn_bytes} bytes after offset {replayed.end} were a write "
                 f"torn by a crash (never acknowledged); kept in {replayed.torn_copy}"
@@ -169,8 +186,9 @@ class VectorStore:
                 self._forget(entry.id_bytes)  # a replayed add replaces nothing, unless damaged
                 self._buffer(entry.version).append([entry], [self._filled_code(entry.filled_from)])
                 self._buffer_index[entry.id_bytes] = (entry.version, self._buffers[entry.version].rows - 1)
-        self._log = WriteAheadLog(log_path, sync=self.sync)
-        self._remove_unreferenced()
+        if not self.read_only:
+            self._log = WriteAheadLog(log_path, sync=self.sync)
+            self._remove_unreferenced()
         self._publish_counts()
 
     def close(self) -> None:
@@ -178,7 +196,7 @@ class VectorStore:
         with self._lock:
             if self._closed:
                 return
-            if self.path is not None and self._pending_migration is None:
+            if self.path is not None and self._pending_migration is None and not self.read_only:
                 self.checkpoint()
             self._closed = True
             if self._log is not None:
@@ -261,12 +279,22 @@ class VectorStore:
                 "filled": self.filled_count(),
                 "segments": len(self._segments),
                 "generation": self._generation,
-                "log_bytes": self._log.size if self._log is not None else 0,
+                "log_bytes": self._log_bytes(),
                 "pending_migration": (
                     self._pending_migration.get("target") if self._pending_migration else None
                 ),
                 "problems": list(self.problems),
             }
+
+    def _log_bytes(self) -> int:
+        if self._log is not None:
+            return self._log.size
+        if self.path is None:
+            return 0
+        try:
+            return (self.path / f"log-{self._generation}.wal").stat().st_size
+        except OSError:
+            return 0
 
     def vectors(self, version: str) -> npt.NDArray[np.float32]:
         """Every live vector of ``version``, as one matrix (a copy; row order as iteration)."""
@@ -368,6 +396,8 @@ class VectorStore:
     def _writable(self) -> None:
         if self._closed:
             raise VectorStoreError(f"vector store {self.path}: it is closed")
+        if self.read_only:
+            raise VectorStoreError(f"vector store {self.path}: opened read-only")
         if self._pending_migration is not None:
             raise VectorStoreError(
                 f"vector store {self.path}: a migration to {self._pending_migration['target']} is under "
@@ -393,6 +423,8 @@ class VectorStore:
         with self._lock:
             if self.path is None or self._closed:
                 return
+            if self.read_only:
+                raise VectorStoreError(f"vector store {self.path}: opened read-only")
             if self._pending_migration is not None:
                 raise VectorStoreError(
                     f"vector store {self.path}: no checkpoint while a migration is pending"
