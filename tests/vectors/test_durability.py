@@ -34,8 +34,9 @@ store = VectorStore.open(path, checkpoint_bytes=6000)
 print("ready", flush=True)
 index = 0
 while True:
-    if index % 7 == 3:
-        batch = [record(f"{prefix}-{index}-{n}", "v4" if n % 2 else "v2") for n in range(5)]
+    if index % 7 == 3 or index % 23 == 5:  # small batches through the log, bulk ones as segments
+        size = 5 if index % 7 == 3 else 40
+        batch = [record(f"{prefix}-{index}-{n}", "v4" if n % 2 else "v2") for n in range(size)]
         store.add_many(batch)
         print("add", *[item.id for item in batch], flush=True)
     elif index % 5 == 4:

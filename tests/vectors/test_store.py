@@ -133,6 +133,18 @@ def test_compaction_drops_deleted_rows_and_keeps_the_rest(tmp_path: Path) -> Non
     assert len(segments) == 1  # replaced segments are removed
 
 
+def test_a_bulk_load_goes_straight_into_segments(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    with VectorStore.open(path, checkpoint_bytes=10_000) as store:
+        store.add_many(records(3, prefix="small"))  # in the log
+        store.add_many(records(400, "v4"))  # 78 kB: written as a segment, the log's records too
+        assert store.stats()["log_bytes"] == len(b"CMVLOG1\n")
+        assert store.stats()["segments"] == 2
+        expected = {item.id: item for item in store}
+    with VectorStore.open(path) as store:
+        assert {item.id: item for item in store} == expected
+
+
 def test_many_small_checkpoints_are_merged(tmp_path: Path) -> None:
     with VectorStore.open(tmp_path / "store", checkpoint_bytes=512) as store:
         for index in range(40):

@@ -276,14 +276,26 @@ class Segment:
         return data
 
     def take(self, rows: IntArray) -> Rows:
-        """The given rows, copied out of the maps."""
-        metadata = self.all_metadata() if rows.size > 64 else None
+        """The given rows (in ascending order), copied out of the maps; the metadata of the
+        span they cover is read in one go."""
+        if rows.size == 0:
+            return Rows(
+                np.zeros((0, self.info.dimension), dtype=np.float32), [], np.zeros((0, 32), dtype=np.uint8),
+                np.zeros(0, dtype=np.int8), [],
+            )  # fmt: skip
+        first, last = int(rows[0]), int(rows[-1])
+        base = int(self.metadata_offsets[first])
+        with open(self.directory / METADATA, "rb") as file:
+            file.seek(base)
+            span = file.read(int(self.metadata_offsets[last + 1]) - base)
+        starts = (np.asarray(self.metadata_offsets)[rows] - base).tolist()
+        stops = (np.asarray(self.metadata_offsets)[rows + 1] - base).tolist()
         return Rows(
             np.ascontiguousarray(np.asarray(self.vectors)[rows]),
-            [self.id_bytes(row) for row in rows.tolist()],
+            np.asarray(self.ids)[rows].tolist(),
             np.asarray(self.content)[rows],
             np.asarray(self.filled)[rows],
-            [metadata[row] if metadata is not None else self.metadata(row) for row in rows.tolist()],
+            [span[start:stop] for start, stop in zip(starts, stops, strict=True)],
         )
 
     def all_metadata(self) -> list[bytes]:

@@ -376,12 +376,29 @@ class VectorStore:
                     raise VectorInputError(
                         f"record {record.id!r}: the id is already stored; delete it first to replace it"
                     )
+            if self._log is not None and 4 * sum(r.vector.size for r in records) > self.checkpoint_bytes:
+                self._write_segments(records)  # a bulk load: straight into segments, not via the log
+                return
             if self._log is not None:
                 self._log.append([add_frame(record) for record in records])
             self._append(records)
             self._changed()
             if self._log is not None and self._log.size > self.checkpoint_bytes:
                 self.checkpoint()
+
+    def _write_segments(self, records: list[CheckedRecord]) -> None:
+        """Write a large batch as new segments, acknowledged by the manifest's rename (with
+        the recent writes checkpointed in the same step)."""
+        assert self.path is not None
+        generation = self._generation + 1
+        written: list[Segment | SegmentInfo] = []
+        for position, version in enumerate(dict.fromkeys(record.version for record in records)):
+            batch = Buffer(version, self.layouts[version].dimension)
+            group = [record for record in records if record.version == version]
+            batch.append(group, [NOT_FILLED] * len(group))
+            name = f"g{generation}-{version}-bulk{position}"
+            written.append(self._write_rows(name, batch, np.arange(batch.rows)))
+        self._commit(self._next_segments() + written, migration=None)
 
     def _append(self, records: list[CheckedRecord]) -> None:
         by_version: dict[str, list[CheckedRecord]] = {}
@@ -452,15 +469,16 @@ class VectorStore:
                 result.append(self._write_rows(f"g{generation}-{version}-buffer", buffer, live))
         for version in self.versions:
             mine = [item for item in result if _version_of(item) == version]
-            if (
-                len(mine) > MAX_SEGMENTS_PER_VERSION
-                or (compact and len(mine) > 1)
-                or (
-                    compact and any(isinstance(item, Segment) and item.live_rows < item.rows for item in mine)
-                )
-            ):
-                merged = self._merge(f"g{generation}-{version}-merged", version, mine)
-                result = [item for item in result if _version_of(item) != version] + [merged]
+            if compact and (len(mine) > 1 or any(_live(item) < item.rows for item in mine)):
+                chosen = mine
+            elif len(mine) > MAX_SEGMENTS_PER_VERSION:
+                # Merge the smaller ones only: a store that grows by many loads rewrites each
+                # vector a few times, not at every merge.
+                chosen = sorted(mine, key=_live)[: len(mine) - MAX_SEGMENTS_PER_VERSION // 2 + 1]
+            else:
+                continue
+            merged = self._merge(f"g{generation}-{version}-merged", version, chosen)
+            result = [item for item in result if not any(item is other for other in chosen)] + [merged]
         return result
 
     def _write_rows(self, name: str, source: Source, rows: npt.NDArray[np.int64]) -> SegmentInfo:
@@ -822,6 +840,10 @@ class VectorStore:
 
 def _version_of(item: Segment | SegmentInfo) -> str:
     return item.version
+
+
+def _live(item: Segment | SegmentInfo) -> int:
+    return item.live_rows if isinstance(item, Segment) else item.rows
 
 
 def _lock(root: Path) -> Any:
