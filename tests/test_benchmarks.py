@@ -37,3 +37,13 @@ def test_the_features_benchmark_runs_and_prints_its_ratios() -> None:
         line.startswith("L1 hit (prometheus") and ("met" in line or "MISSED" in line) for line in lines
     )
     assert any(line.startswith("torus ") and "ns/face" in line for line in lines)
+
+
+def test_the_vectors_benchmark_runs_and_prints_its_ratios() -> None:
+    lines = quick_run("bench_vectors.py")
+    assert any(
+        line.strip().startswith("cadmetrics exact") and "same answers as numpy: True" in line
+        for line in lines
+    )
+    assert any(line.startswith("reopen ") and ("met" in line or "MISSED" in line) for line in lines)
+    assert any("in-memory copy's bandwidth" in line for line in lines)

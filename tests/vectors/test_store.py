@@ -92,6 +92,18 @@ def test_a_batch_with_one_bad_record_writes_nothing(store: VectorStore) -> None:
     assert sorted(store.ids()) == ["r0", "r1"]
 
 
+def test_large_batches_find_stored_ids_in_every_segment(tmp_path: Path) -> None:
+    with VectorStore.open(tmp_path / "s", checkpoint_bytes=4000) as store:
+        store.add_many(records(100))
+        store.add_many(records(100, prefix="b"))
+        store.delete("r5")
+        store.checkpoint()
+        store.add_many([record("r5"), *records(40, prefix="c")])  # a deleted id may come back
+        with pytest.raises(VectorInputError, match=r"record 'b7' \(item 40\): the id is already stored"):
+            store.add_many([*records(40, prefix="d"), record("b7")])
+        assert len(store) == 240
+
+
 def test_reopening_finds_every_record(tmp_path: Path) -> None:
     path = tmp_path / "store"
     with VectorStore.open(path, checkpoint_bytes=4096) as store:  # several checkpoints on the way

@@ -372,10 +372,13 @@ class VectorStore:
                         f"{seen[record.id_bytes]}"
                     )
                 seen[record.id_bytes] = position
-                if self._find(record.id_bytes) is not None:
-                    raise VectorInputError(
-                        f"record {record.id!r}: the id is already stored; delete it first to replace it"
-                    )
+            stored = self._stored_among(list(seen))
+            if stored:
+                position = min(seen[key] for key in stored)
+                raise VectorInputError(
+                    f"record {records[position].id!r} (item {position}): the id is already stored; "
+                    "delete it first to replace it"
+                )
             if self._log is not None and 4 * sum(r.vector.size for r in records) > self.checkpoint_bytes:
                 self._write_segments(records)  # a bulk load: straight into segments, not via the log
                 return
@@ -816,6 +819,20 @@ class VectorStore:
             if row is not None:
                 return segment, row
         return None
+
+    def _stored_among(self, keys: list[bytes]) -> set[bytes]:
+        """Those of ``keys`` held by a live record."""
+        stored = set()
+        for key in keys:
+            found = self._buffer_index.get(key)
+            if found is not None and self._buffers[found[0]].alive[found[1]]:
+                stored.add(key)
+        for segment in self._segments:
+            if len(keys) > 16:
+                stored.update(segment.holding(keys))
+            else:  # a few bisections cost less than sorting the segment's ids
+                stored.update(key for key in keys if segment.find(key) is not None)
+        return stored
 
     def _forget(self, key: bytes) -> None:
         found = self._find(key)
