@@ -273,3 +273,24 @@ def test_a_read_only_view_beside_the_writer(tmp_path: Path) -> None:
         writer.add_many(records(1, prefix="later"))
     with VectorStore.open(path) as store:
         assert len(store) == 36
+
+
+def test_baselines_are_kept_with_the_store(tmp_path: Path) -> None:
+    from cadmetrics.drift import Baseline
+
+    path = tmp_path / "store"
+    with VectorStore.open(path) as store:
+        store.add_many(records(50, "v4"))
+        baseline = Baseline.from_vectors(
+            store.vectors("v4"), layout=store.layouts["v4"], source="test store", created_at=1_700_000_000.0
+        )
+        assert store.save_baseline(baseline, "june") == path / "baselines" / "june.npz"
+        with pytest.raises(VectorInputError, match="a baseline name is letters"):
+            store.save_baseline(baseline, "../elsewhere")
+    with VectorStore.open(path) as store:  # a checkpoint or reopen leaves baselines alone
+        loaded = store.load_baseline("june")
+        assert loaded.same_as(baseline)
+        assert loaded.created_at == 1_700_000_000.0
+        assert loaded.version == "v4"
+    with pytest.raises(VectorStoreError, match="nowhere to save a baseline"):
+        VectorStore.open(None).save_baseline(baseline)
