@@ -294,3 +294,107 @@ def test_baselines_are_kept_with_the_store(tmp_path: Path) -> None:
         assert loaded.version == "v4"
     with pytest.raises(VectorStoreError, match="nowhere to save a baseline"):
         VectorStore.open(None).save_baseline(baseline)
+
+
+def test_a_closed_store_refuses_to_migrate(tmp_path: Path) -> None:
+    store = VectorStore.open(tmp_path / "s")
+    store.add_many(records(3))
+    plan = store.plan_migration("v3")
+    store.close()
+    with pytest.raises(VectorStoreError, match="it is closed"):
+        store.migrate(plan)
+    with pytest.raises(VectorStoreError, match="it is closed"):
+        store.add_many(records(1, prefix="late"))
+
+
+def test_a_read_only_view_keeps_reading_after_the_writer_merges(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    with VectorStore.open(path, checkpoint_bytes=2000) as writer:
+        for start in range(0, 90, 30):
+            writer.add_many(records(90)[start : start + 30])
+        writer.checkpoint()
+        reader = VectorStore.open(path, read_only=True)
+        writer.delete("r1")
+        writer.compact()  # the reader's segments are removed from the directory
+        assert len(reader) == 90
+        assert reader["r5"].metadata == {"index": 5, "even": False}
+        hits = reader.search(reader["r5"].vector, 3, filter={"even": False})
+        assert hits[0].id == "r5"
+        reader.close()
+
+
+def test_the_approximate_index_outlives_checkpoints(tmp_path: Path) -> None:
+    pytest.importorskip("faiss", reason="approximate search needs the ann extra (faiss-cpu)")
+    with VectorStore.open(tmp_path / "s") as store:
+        store.add_many(records(50, "v3"))
+        store.build_index("v3")
+        store.add_many(records(5, "v3", prefix="new"))
+        store.checkpoint()
+        hits = store.search(store["new1"].vector, 1, method="ann")
+        assert hits[0].id == "new1"
+
+
+def test_merging_keeps_the_order_records_were_written_in(tmp_path: Path) -> None:
+    with VectorStore.open(tmp_path / "s", checkpoint_bytes=1) as store:  # a segment per write
+        twin = record("first").vector
+        store.add("first", twin, version="v2", sha256=digest("first"))
+        for index in range(12):
+            store.add_many(records(2, prefix=f"b{index}-"))
+        store.add("second", twin, version="v2", sha256=digest("second"))
+        assert store.stats()["segments"] <= 8  # merges happened
+        ids = store.ids()
+        assert ids[0] == "first"
+        assert ids[-1] == "second"
+        assert [hit.id for hit in store.search(twin, 2)] == ["first", "second"]  # a tie: the older first
+
+
+def test_a_failed_checkpoint_leaves_the_store_usable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cadmetrics.vectors.store as module
+    from cadmetrics.durable import write_atomically as real
+
+    path = tmp_path / "store"
+    failures = iter([True, True])
+
+    def full_disk(target: Path, data: bytes) -> None:
+        if next(failures, False):
+            raise OSError(28, "No space left on device")
+        real(target, data)
+
+    store = VectorStore.open(path, checkpoint_bytes=2000)
+    monkeypatch.setattr(module, "write_atomically", full_disk)
+    store.add_many(records(30))  # logged; its automatic checkpoint fails: the write stands, noted
+    assert "checkpoint failed" in store.problems[0]
+    with pytest.raises(OSError, match="No space left"):
+        store.checkpoint()
+    assert not list((path / "segments").iterdir())  # the failed attempts left nothing behind
+    store.add_many(records(3, prefix="more"))
+    store.close()
+    with VectorStore.open(path) as again:
+        assert len(again) == 33
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"generation": None}, "'generation' is missing or not a int"),
+        ({"segments": None}, "'segments' is missing or not a list"),
+        ({"segments": [{"name": "x"}]}, "a segment entry is damaged"),
+        ({"log": "../elsewhere.wal"}, "log or migration entry is damaged"),
+    ],
+)
+def test_a_damaged_manifest_is_reported_by_name(tmp_path: Path, entry: dict[str, Any], message: str) -> None:
+    path = tmp_path / "store"
+    with VectorStore.open(path) as store:
+        store.add_many(records(3))
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest.update(entry)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(StoreCorruptError, match=r"manifest\.json: .*" + message.replace("(", r"\(")):
+        VectorStore.open(path)
+
+
+def test_ids_are_strings_and_metadata_survives_json(store: VectorStore) -> None:
+    with pytest.raises(VectorInputError, match="ids are strings"):
+        store.get(123)  # type: ignore[arg-type]
+    with pytest.raises(VectorInputError, match="does not survive JSON unchanged"):
+        store.add("a", record("a").vector, version="v2", sha256=digest("a"), metadata={1: "one"})  # type: ignore[dict-item]

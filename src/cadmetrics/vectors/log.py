@@ -135,7 +135,10 @@ def replay(path: Path, *, repair: bool = True) -> Replay:
     copy = None
     if torn and repair:
         copy = path.with_name(f"{path.name}.torn-{offset}")
-        copy.write_bytes(data[offset:])
+        with open(copy, "wb") as kept:
+            kept.write(data[offset:])
+            kept.flush()
+            os.fsync(kept.fileno())
         with open(path, "r+b") as file:
             file.truncate(offset)
             os.fsync(file.fileno())

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cadmetrics.durable import write_atomically
-from cadmetrics.errors import CadMetricsError, VectorInputError, VectorStoreError
+from cadmetrics.errors import VectorInputError, VectorStoreError
 from cadmetrics.features.layout import FeatureLayout
 from cadmetrics.progress import ProgressBar, progress_bar
 from cadmetrics.vectors.buffer import Buffer
@@ -224,7 +224,7 @@ def migrate(
                 job.count_migration(version, "failed")
             raise
         seconds = time.perf_counter() - started
-        job.count_success(seconds)
+        job.count_success(seconds if job.began is None else max(seconds, time.time() - job.began))
         return MigrationResult(plan.target, dict(job.methods), tuple(job.failures), seconds, resumed)
 
 
@@ -255,6 +255,7 @@ class _Job:
         self.content = content
         self.methods: dict[str, int] = {}
         self.failures: list[tuple[str, str]] = []
+        self.began: float | None = None  # wall-clock start of a migration on disk, across resumes
         self.defaults = np.array([feature.default for feature in target.features], dtype=np.float32)
         self._migrations = store.telemetry.counter("cadmetrics_vector_migrations_total")
         self._downgrades = store.telemetry.counter("cadmetrics_vector_downgrades_total")
@@ -304,11 +305,13 @@ class _Job:
                 "segments": [s.info.name for s in sources],
                 "rows": sum(s.live_rows for s in sources),
                 "id_width": max(s.ids.dtype.itemsize for s in sources),
+                "started": time.time(),  # wall clock: the duration metric spans a resumed run too
             }
             store._commit(list(store._segments), migration=record)
             _write_checkpoint(store, {"rows_done": 0, "methods": {}, "failures": []})
         pending = store._pending_migration
         assert pending is not None
+        self.began = float(pending.get("started", time.time()))
         by_name = {s.info.name: s for s in store._segments}
         sources = [by_name[name] for name in pending["segments"]]
         state = _read_checkpoint(store)
@@ -419,7 +422,7 @@ class _Job:
             if data is None:
                 raise LookupError(f"no content for sha256 {sha256}")
             vector = self.extractor.extract(data)
-        except (CadMetricsError, LookupError, OSError) as exc:
+        except Exception as exc:
             self.failures.append((id_bytes.decode("utf-8"), f"{type(exc).__name__}: {exc}"))
             return False
         if tuple(vector.names) != self.target.names:
@@ -491,5 +494,7 @@ def _read_checkpoint(store: VectorStore) -> dict[str, Any]:
 
 
 def _refuse_read_only(store: VectorStore) -> None:
+    if store._closed:
+        raise VectorStoreError(f"vector store {store.path}: it is closed")
     if store.read_only:
         raise VectorStoreError(f"vector store {store.path}: opened read-only; a migration needs the writer")

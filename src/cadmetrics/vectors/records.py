@@ -152,6 +152,10 @@ def _metadata_json(metadata: Mapping[str, Any] | None, label: str) -> bytes:
         text = json.dumps(dict(metadata), allow_nan=False, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise VectorInputError(f"{label}: metadata is not JSON ({exc})") from None
+    if json.loads(text) != metadata:  # JSON would turn 1 into "1" and tuples into lists, silently
+        raise VectorInputError(
+            f"{label}: metadata does not survive JSON unchanged (keys must be strings, sequences lists)"
+        )
     return text.encode("utf-8")
 
 

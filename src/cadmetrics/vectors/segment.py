@@ -35,6 +35,7 @@ FILLED = "filled.npy"
 METADATA = "metadata.bin"
 METADATA_OFFSETS = "metadata_offsets.npy"
 _FILES = (VECTORS, INVERSE_NORMS, IDS, ORDER, CONTENT, FILLED, METADATA, METADATA_OFFSETS)
+_WRITTEN = (VECTORS, INVERSE_NORMS, IDS, CONTENT, FILLED, METADATA, METADATA_OFFSETS)  # before the order
 #: Codes of the ``filled`` array: -1 when every feature was measured, -2 when the measured ones
 #: are unknown, otherwise the index (in the store's versions) of the version measured.
 NOT_FILLED = -1
@@ -88,15 +89,24 @@ class SegmentInfo:
         }
 
     @classmethod
-    def from_json(cls, value: dict[str, Any]) -> SegmentInfo:
-        return cls(
-            name=str(value["name"]),
-            version=str(value["version"]),
-            rows=int(value["rows"]),
-            dimension=int(value["dimension"]),
-            files={str(name): (int(size), int(crc)) for name, (size, crc) in value["files"].items()},
-            tombstones=value.get("tombstones"),
-        )
+    def from_json(cls, value: Any, where: Path) -> SegmentInfo:
+        """Read a manifest's segment entry; ``where`` (the manifest) is named in errors."""
+        try:
+            info = cls(
+                name=str(value["name"]),
+                version=str(value["version"]),
+                rows=int(value["rows"]),
+                dimension=int(value["dimension"]),
+                files={str(name): (int(size), int(crc)) for name, (size, crc) in value["files"].items()},
+                tombstones=None if value.get("tombstones") is None else str(value["tombstones"]),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise StoreCorruptError(
+                f"{where}: a segment entry is damaged ({exc!r}): {value!r:.200}"
+            ) from None
+        if info.rows < 1 or info.dimension < 1 or "/" in info.name or info.name.startswith("."):
+            raise StoreCorruptError(f"{where}: segment entry {info.name!r} is not valid")
+        return info
 
 
 class SegmentWriter:
@@ -106,13 +116,21 @@ class SegmentWriter:
     batch and, after a crash, :meth:`resume` the same files.
     """
 
-    def __init__(self, directory: Path, version: str, rows: int, dimension: int, id_width: int) -> None:
+    def __init__(
+        self, directory: Path, version: str, rows: int, dimension: int, id_width: int, *, resume: bool = False
+    ) -> None:
         self.directory = directory
         self.version = version
         self.rows = rows
         self.dimension = dimension
         directory.mkdir(parents=True, exist_ok=True)
-        mode = "r+" if (directory / VECTORS).exists() else "w+"
+        mode = "r+" if resume else "w+"
+        if resume:
+            missing = [name for name in _WRITTEN if not (directory / name).exists()]
+            if missing:
+                raise StoreCorruptError(
+                    f"{directory}: the segment being written lacks {', '.join(missing)}; it cannot be resumed"
+                )
         width = max(1, id_width)
         self.vectors = _memmap(directory / VECTORS, mode, np.dtype("<f4"), (rows, dimension))
         self.inverse_norms = _memmap(directory / INVERSE_NORMS, mode, np.dtype("<f4"), (rows,))
@@ -120,7 +138,7 @@ class SegmentWriter:
         self.content = _memmap(directory / CONTENT, mode, np.dtype(np.uint8), (rows, 32))
         self.filled = _memmap(directory / FILLED, mode, np.dtype(np.int8), (rows,))
         self.metadata_offsets = _memmap(directory / METADATA_OFFSETS, mode, np.dtype("<i8"), (rows + 1,))
-        self._metadata = open(directory / METADATA, "ab")  # noqa: SIM115 - closed by finish()
+        self._metadata = open(directory / METADATA, "ab" if resume else "wb")  # noqa: SIM115 - closed by finish()
 
     @classmethod
     def resume(
@@ -128,7 +146,7 @@ class SegmentWriter:
     ) -> SegmentWriter:
         """Reopen a partly written segment whose first ``rows_done`` rows were flushed;
         metadata written after that flush is cut off."""
-        writer = cls(directory, version, rows, dimension, id_width)
+        writer = cls(directory, version, rows, dimension, id_width, resume=True)
         writer._metadata.truncate(int(writer.metadata_offsets[rows_done]))
         writer._metadata.seek(0, os.SEEK_END)
         return writer
@@ -166,6 +184,7 @@ class SegmentWriter:
         self.flush()
         self._metadata.close()
         fsync_directory(self.directory)
+        fsync_directory(self.directory.parent)  # the segment's directory entry itself
         files = {file: _describe(self.directory / file) for file in _FILES}
         return SegmentInfo(name, self.version, self.rows, self.dimension, files)
 
@@ -213,7 +232,12 @@ class Segment:
         for file, (shape, expected) in shapes.items():
             if shape != expected:
                 raise StoreCorruptError(f"{self.directory / file}: shape {shape}, expected {expected}")
-        self._metadata_file: Any = None
+        # Opened now, so that the rows stay readable after a writer's merge removes the files
+        # (a read-only view, an iteration in progress).
+        try:
+            self._metadata_file: Any = open(self.directory / METADATA, "rb")  # noqa: SIM115 - closed in close()
+        except OSError as exc:
+            raise StoreCorruptError(f"{self.directory / METADATA}: cannot be read ({exc.strerror})") from None
         self._sorted_ids: npt.NDArray[np.bytes_] | None = None
         self.alive: BoolArray = np.ones(info.rows, dtype=bool)
         self.tombstones_written: IntArray = np.zeros(0, dtype=np.int64)
@@ -289,11 +313,7 @@ class Segment:
 
     def metadata(self, row: int) -> bytes:
         start, stop = int(self.metadata_offsets[row]), int(self.metadata_offsets[row + 1])
-        if self._metadata_file is None:
-            self._metadata_file = open(self.directory / METADATA, "rb")  # noqa: SIM115 - closed in close()
-        self._metadata_file.seek(start)
-        data: bytes = self._metadata_file.read(stop - start)
-        return data
+        return os.pread(self._metadata_file.fileno(), stop - start, start)
 
     def take(self, rows: IntArray) -> Rows:
         """The given rows (in ascending order), copied out of the maps; the metadata of the
@@ -305,9 +325,7 @@ class Segment:
             )  # fmt: skip
         first, last = int(rows[0]), int(rows[-1])
         base = int(self.metadata_offsets[first])
-        with open(self.directory / METADATA, "rb") as file:
-            file.seek(base)
-            span = file.read(int(self.metadata_offsets[last + 1]) - base)
+        span = os.pread(self._metadata_file.fileno(), int(self.metadata_offsets[last + 1]) - base, base)
         starts = (np.asarray(self.metadata_offsets)[rows] - base).tolist()
         stops = (np.asarray(self.metadata_offsets)[rows + 1] - base).tolist()
         return Rows(
@@ -319,8 +337,8 @@ class Segment:
         )
 
     def all_metadata(self) -> list[bytes]:
-        data = (self.directory / METADATA).read_bytes()
         offsets = self.metadata_offsets.tolist()
+        data = os.pread(self._metadata_file.fileno(), offsets[-1], 0)
         return [data[offsets[row] : offsets[row + 1]] for row in range(self.info.rows)]
 
     def write_tombstones(self, file: str) -> SegmentInfo:
@@ -342,9 +360,7 @@ class Segment:
         return problems
 
     def close(self) -> None:
-        if self._metadata_file is not None:
-            self._metadata_file.close()
-            self._metadata_file = None
+        self._metadata_file.close()
 
 
 def _search(ids: npt.NDArray[np.bytes_], order: IntArray, key: bytes) -> int:

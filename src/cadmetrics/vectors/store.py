@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import shutil
 import threading
@@ -32,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cadmetrics.durable import fsync_directory, write_atomically
-from cadmetrics.errors import StoreCorruptError, VectorInputError, VectorStoreError
+from cadmetrics.errors import CadMetricsError, StoreCorruptError, VectorInputError, VectorStoreError
 from cadmetrics.features.layout import LAYOUTS, Feature, FeatureLayout
 from cadmetrics.telemetry.facade import Telemetry
 from cadmetrics.vectors.buffer import Buffer
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
     from cadmetrics.drift.baseline import Baseline
     from cadmetrics.features.extractor import FeatureVector
     from cadmetrics.vectors.migration import MigrationPlan, MigrationResult
+
+_log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 SEGMENTS = "segments"
@@ -134,15 +137,7 @@ class VectorStore:
             return store
         root = Path(path)
         if read_only:
-            manifest = _read_manifest(root)
-            if manifest is None:
-                raise VectorStoreError(f"{root}: no vector store here (no {MANIFEST})")
-            store = cls(
-                root, _layouts_from_manifest(root, manifest), tel, sync=sync,
-                checkpoint_bytes=checkpoint_bytes, read_only=True,
-            )  # fmt: skip
-            store._load(manifest)
-            return store
+            return cls._open_read_only(root, tel)
         root.mkdir(parents=True, exist_ok=True)
         lock_file = _lock(root)
         try:
@@ -163,11 +158,33 @@ class VectorStore:
             raise
         return store
 
+    @classmethod
+    def _open_read_only(cls, root: Path, telemetry: Telemetry) -> VectorStore:
+        """Open beside a writer: a checkpoint of the writer may remove the files of the
+        generation being opened, in which case the next generation is opened instead."""
+        for _attempt in range(20):
+            manifest = _read_manifest(root)
+            if manifest is None:
+                raise VectorStoreError(f"{root}: no vector store here (no {MANIFEST})")
+            store = cls(
+                root, _layouts_from_manifest(root, manifest), telemetry, sync=False,
+                checkpoint_bytes=DEFAULT_CHECKPOINT_BYTES, read_only=True,
+            )  # fmt: skip
+            try:
+                store._load(manifest)
+                return store
+            except StoreCorruptError:
+                store.close()
+                newer = _read_manifest(root)
+                if newer is None or newer["generation"] == manifest["generation"]:
+                    raise  # really damaged, not a generation that passed
+        raise VectorStoreError(f"vector store {root}: its writer checkpoints faster than it can be opened")
+
     def _load(self, manifest: dict[str, Any]) -> None:
         assert self.path is not None
         self._generation = int(manifest["generation"])
         for value in manifest["segments"]:
-            info = SegmentInfo.from_json(value)
+            info = SegmentInfo.from_json(value, self.path / MANIFEST)
             if info.version not in self.layouts:
                 raise StoreCorruptError(f"{self.path / MANIFEST}: segment {info.name} has unknown version")
             self._segments.append(Segment(self.path / SEGMENTS, info))
@@ -192,19 +209,23 @@ class VectorStore:
         self._publish_counts()
 
     def close(self) -> None:
-        """Checkpoint and release the directory. Closing twice is harmless."""
+        """Checkpoint and release the directory. Closing twice is harmless; a checkpoint that
+        fails (a full disk) is raised after the directory is released, its writes safe in the
+        log for the next open."""
         with self._lock:
             if self._closed:
                 return
-            if self.path is not None and self._pending_migration is None and not self.read_only:
-                self.checkpoint()
-            self._closed = True
-            if self._log is not None:
-                self._log.close()
-            for segment in self._segments:
-                segment.close()
-            if self._lock_file is not None:
-                self._lock_file.close()
+            try:
+                if self.path is not None and self._pending_migration is None and not self.read_only:
+                    self.checkpoint()
+            finally:
+                self._closed = True
+                if self._log is not None:
+                    self._log.close()
+                for segment in self._segments:
+                    segment.close()
+                if self._lock_file is not None:
+                    self._lock_file.close()
 
     def __enter__(self) -> VectorStore:
         return self
@@ -241,6 +262,8 @@ class VectorStore:
 
     def get(self, id: str) -> Record | None:
         """The record stored under ``id``, or None."""
+        if not isinstance(id, str):
+            raise VectorInputError(f"ids are strings, got {type(id).__name__} {id!r}")
         with self._lock:
             found = self._find(id.encode("utf-8"))
             return None if found is None else self._record(*found)
@@ -387,7 +410,13 @@ class VectorStore:
             self._append(records)
             self._changed()
             if self._log is not None and self._log.size > self.checkpoint_bytes:
-                self.checkpoint()
+                try:
+                    self.checkpoint()
+                except (OSError, CadMetricsError) as exc:  # the write itself is durable in the log
+                    self.problems.append(f"checkpoint failed, retried at the next one: {exc}")
+                    _log.warning(
+                        "vector store %s: checkpoint failed (%s); writes stay in the log", self.path, exc
+                    )
 
     def _write_segments(self, records: list[CheckedRecord]) -> None:
         """Write a large batch as new segments, acknowledged by the manifest's rename (with
@@ -401,7 +430,7 @@ class VectorStore:
             batch.append(group, [NOT_FILLED] * len(group))
             name = f"g{generation}-{version}-bulk{position}"
             written.append(self._write_rows(name, batch, np.arange(batch.rows)))
-        self._commit(self._next_segments() + written, migration=None)
+        self._advance(lambda: self._next_segments(extra=written), migration=None)
 
     def _append(self, records: list[CheckedRecord]) -> None:
         by_version: dict[str, list[CheckedRecord]] = {}
@@ -452,9 +481,11 @@ class VectorStore:
             assert self._log is not None
             if self._log.size <= len(b"CMVLOG1\n") and not any(s.dirty for s in self._segments):
                 return
-            self._commit(self._next_segments(), migration=None)
+            self._advance(self._next_segments, migration=None)
 
-    def _next_segments(self, compact: bool = False) -> list[Segment | SegmentInfo]:
+    def _next_segments(
+        self, *, compact: bool = False, extra: list[Segment | SegmentInfo] | None = None
+    ) -> list[Segment | SegmentInfo]:
         """The segments of the next generation: the old ones (tombstones refreshed), the
         buffers written out, and each version merged into one when it is split too finely."""
         assert self.path is not None
@@ -470,18 +501,30 @@ class VectorStore:
             if buffer.live_rows:
                 live = np.flatnonzero(buffer.alive)
                 result.append(self._write_rows(f"g{generation}-{version}-buffer", buffer, live))
+        result += extra or []
         for version in self.versions:
             mine = [item for item in result if _version_of(item) == version]
             if compact and (len(mine) > 1 or any(_live(item) < item.rows for item in mine)):
                 chosen = mine
             elif len(mine) > MAX_SEGMENTS_PER_VERSION:
-                # Merge the smaller ones only: a store that grows by many loads rewrites each
-                # vector a few times, not at every merge.
-                chosen = sorted(mine, key=_live)[: len(mine) - MAX_SEGMENTS_PER_VERSION // 2 + 1]
+                # The neighbouring segments with the fewest rows between them: a store that grows
+                # by many loads rewrites each vector a few times, not at every merge, and
+                # neighbours keep the order records were written in (iteration, search ties).
+                width = len(mine) - MAX_SEGMENTS_PER_VERSION // 2 + 1
+                start = min(
+                    range(len(mine) - width + 1),
+                    key=lambda at: sum(_live(item) for item in mine[at : at + width]),
+                )
+                chosen = mine[start : start + width]
             else:
                 continue
             merged = self._merge(f"g{generation}-{version}-merged", version, chosen)
-            result = [item for item in result if not any(item is other for other in chosen)] + [merged]
+            place = next(index for index, item in enumerate(result) if item is chosen[0])
+            result = [
+                merged if index == place else item
+                for index, item in enumerate(result)
+                if index == place or not any(item is other for other in chosen)
+            ]
         return result
 
     def _write_rows(self, name: str, source: Source, rows: npt.NDArray[np.int64]) -> SegmentInfo:
@@ -505,28 +548,56 @@ class VectorStore:
             if self.path is None:
                 return
             self._writable()
-            self._commit(self._next_segments(compact=True), migration=None)
+            self._advance(lambda: self._next_segments(compact=True), migration=None)
+
+    def _advance(
+        self, build: Callable[[], list[Segment | SegmentInfo]], migration: dict[str, Any] | None
+    ) -> None:
+        """Build the next generation's segments and commit them; when that fails before the
+        manifest is replaced, what was written for it is removed, so that a retry starts clean."""
+        assert self.path is not None
+        before = self._generation
+        try:
+            self._commit(build(), migration=migration)
+        except BaseException:
+            on_disk = _read_manifest(self.path)
+            if self._generation == before and (on_disk is None or on_disk["generation"] == before):
+                self._discard_generation(before + 1)
+            raise
+
+    def _discard_generation(self, generation: int) -> None:
+        assert self.path is not None
+        pending = self._pending_migration.get("segment") if self._pending_migration else None
+        for directory in (self.path / SEGMENTS).glob(f"g{generation}-*"):
+            if directory.name != pending:
+                shutil.rmtree(directory, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            (self.path / f"log-{generation}.wal").unlink()
 
     def _commit(self, items: list[Segment | SegmentInfo], migration: dict[str, Any] | None) -> None:
         """Make ``items`` the store's segments, with a new empty log, in one manifest rename."""
         assert self.path is not None
         assert self._log is not None
+        if self._closed or self.read_only:
+            raise VectorStoreError(f"vector store {self.path}: it is closed or read-only")
         generation = self._generation + 1
         log_name = f"log-{generation}.wal"
+        with contextlib.suppress(FileNotFoundError):
+            (self.path / log_name).unlink()  # left by a commit that failed before its manifest
         new_log = WriteAheadLog.create(self.path / log_name, sync=self.sync)
         infos = [item.info if isinstance(item, Segment) else item for item in items]
-        _write_manifest(
-            self.path,
-            generation=generation,
-            layouts=self.layouts,
-            segments=infos,
-            log_name=log_name,
-            migration=migration,
-        )
+        try:
+            _write_manifest(
+                self.path, generation=generation, layouts=self.layouts, segments=infos, log_name=log_name,
+                migration=migration,
+            )  # fmt: skip
+        except BaseException:
+            new_log.close()
+            raise
         # The new generation is now the store; the rest is tidying up.
+        self._generation = generation
         self._log.close()
         self._log = new_log
-        self._generation = generation
         self._pending_migration = migration
         kept = {id(item) for item in items if isinstance(item, Segment)}
         for segment in self._segments:
@@ -537,7 +608,6 @@ class VectorStore:
         ]
         self._buffers.clear()
         self._buffer_index.clear()
-        self._ann.clear()
         self._remove_unreferenced()
         self._changed()
 
@@ -890,9 +960,12 @@ def _read_manifest(root: Path) -> dict[str, Any] | None:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         found = manifest.get("format") if isinstance(manifest, dict) else None
         raise StoreCorruptError(f"{path}: not a vector store manifest of format {FORMAT} (format {found!r})")
-    for key in ("generation", "layouts", "segments", "log"):
-        if key not in manifest:
-            raise StoreCorruptError(f"{path}: the manifest lacks {key!r}")
+    kinds = {"generation": int, "layouts": dict, "segments": list, "log": str}
+    for key, kind in kinds.items():
+        if not isinstance(manifest.get(key), kind):
+            raise StoreCorruptError(f"{path}: the manifest's {key!r} is missing or not a {kind.__name__}")
+    if not isinstance(manifest.get("migration"), dict | None) or "/" in manifest["log"]:
+        raise StoreCorruptError(f"{path}: the manifest's log or migration entry is damaged")
     return manifest
 
 
