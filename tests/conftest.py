@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -61,3 +63,19 @@ def cad_samples() -> Path:
     if not CAD_SAMPLES.is_dir():
         pytest.skip(f"shared CAD samples not found at {CAD_SAMPLES} (expected beside the repository)")
     return CAD_SAMPLES
+
+
+def server_binary(name: str) -> str:
+    """The path of a server binary the tests run for real (redis-server, prometheus, promtool).
+
+    Missing, the test is skipped with a loud reason, or fails where the environment says the
+    servers must be there (``./dev test`` installs them from Debian's packages and sets
+    ``CADMETRICS_REQUIRE_SERVERS``).
+    """
+    binary = shutil.which(name)
+    if binary is None:
+        message = f"{name} is not installed (./dev test installs it with apt-get)"
+        if os.environ.get("CADMETRICS_REQUIRE_SERVERS"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return binary

@@ -3,8 +3,6 @@ absorbed when Redis is down or slow, then back by itself."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -21,7 +19,7 @@ from cadmetrics import Telemetry
 from cadmetrics.features.cache import FeatureCache
 from cadmetrics.features.extractor import FeatureExtractor
 from cadmetrics.features.redis_cache import RedisCache, SharedCacheUnavailable
-from tests.conftest import REPOSITORY
+from tests.conftest import REPOSITORY, server_binary
 from tests.features.shapes import box, cylinder
 
 redis = pytest.importorskip("redis")
@@ -31,13 +29,7 @@ class RedisServer:
     """A redis-server of our own on a free port, in a temporary directory."""
 
     def __init__(self, directory: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            message = "redis-server is not installed (./dev test installs it with apt-get)"
-            if os.environ.get("CADMETRICS_REQUIRE_SERVERS"):
-                pytest.fail(message)
-            pytest.skip(message)
-        self.binary = binary
+        self.binary = server_binary("redis-server")
         self.directory = directory
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
