@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cadmetrics.cli import main
-from tests.conftest import ContractWriter
+from tests.conftest import CAD_SAMPLES, ContractWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -95,16 +95,42 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "contract", "verify")[0] == 2  # --exposition is required
 
 
-def test_demo_verifies_every_metric_through_both_backends() -> None:
+def test_the_demo_walks_the_library_and_verifies_every_metric() -> None:
     pytest.importorskip("prometheus_client")
-    pytest.importorskip("opentelemetry.exporter.prometheus")
+    samples = ["--samples", str(CAD_SAMPLES)] if CAD_SAMPLES.is_dir() else []
     result = subprocess.run(
-        [sys.executable, "-m", "cadmetrics", "demo"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "cadmetrics", "demo", *samples], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert "# TYPE cadmetrics_model_opcode_blocked_total counter" in result.stdout
-    assert result.stdout.count(": PASS (0 errors, 0 warnings") == 3
+    for step in ("features v1 and v4", "refused (blocked)", "refused (interface_invalid)", "rolled back",
+                 "re-extracted up", "anomalies in ['size']", "__overflow__"):  # fmt: skip
+        assert step in result.stdout, step
+    assert "PASS (0 errors, 0 warnings; 36 declared metrics seen" in result.stdout
     assert "verdict: PASS" in result.stdout
+
+
+def test_the_demo_serves_its_metrics_for_a_while() -> None:
+    pytest.importorskip("prometheus_client")
+    import urllib.request
+
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "cadmetrics", "demo", "--port", "0", "--duration", "4"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert demo.stdout is not None
+    url = ""
+    for line in demo.stdout:
+        if line.startswith("serving the metrics on "):
+            url = line.split()[4]
+            break
+    with urllib.request.urlopen(url, timeout=10) as response:
+        exposition = response.read().decode("utf-8")
+    rest = demo.stdout.read()
+    assert demo.wait(timeout=30) == 0
+    assert (
+        'cadmetrics_model_opcode_blocked_total{mode="blocklist",reason="dangerous_global"} 1.0' in exposition
+    )
+    assert "verdict: PASS" in rest
 
 
 def test_verify_reads_a_live_metrics_endpoint(capsys: pytest.CaptureFixture[str]) -> None:

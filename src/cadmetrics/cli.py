@@ -96,8 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_vectors_commands(commands)
 
-    demo_p = commands.add_parser("demo", help="emit every metric through both backends and verify the output")
+    demo_p = commands.add_parser(
+        "demo", help="a walk through the library on CAD files, metrics served and verified"
+    )
     _contract_option(demo_p)
+    demo_p.add_argument("--port", type=int, help="serve /metrics on this port (0: any free one)")
+    demo_p.add_argument("--duration", type=float, default=60.0, help="seconds to serve (default 60)")
+    demo_p.add_argument("--samples", type=Path, help="a folder of CAD files (default: the shared samples)")
+    demo_p.add_argument("--prometheus", action="store_true", help="start a local Prometheus scraping it")
     return parser
 
 
@@ -188,7 +194,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from cadmetrics.demo import run_demo
 
-            return OK if run_demo(load_contract(*args.contract), sys.stdout) else VIOLATIONS
+            passed = run_demo(
+                load_contract(*args.contract),
+                sys.stdout,
+                port=args.port if args.port is not None else (0 if args.prometheus else None),
+                duration=args.duration,
+                samples=args.samples,
+                prometheus=args.prometheus,
+            )
+            return OK if passed else VIOLATIONS
         return _contract_command(args)
     except CadMetricsError as exc:
         print(f"cadmetrics: error: {exc}", file=sys.stderr)

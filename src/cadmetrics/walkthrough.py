@@ -1,0 +1,271 @@
+"""A walk through the library on real CAD files, as a host would use it: the body of
+``cadmetrics demo``, and the workload that the dashboards and alert rules are proven against.
+
+Each step uses the public API with one :class:`~cadmetrics.Telemetry` and records a line of
+the summary. Some steps show a safeguard at work and so produce the conditions an operator is
+alerted to: a malicious model refused, a model without the declared interface, a shared cache
+that is down, parts that drift from the baseline, a label value the contract does not admit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pickle
+import shutil
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from cadmetrics.drift import Baseline, DriftMonitor
+from cadmetrics.errors import CadMetricsError, FeatureError, ModelRefused
+from cadmetrics.features.cache import FeatureCache, MemoryCache
+from cadmetrics.features.extractor import FeatureExtractor, FeatureVector
+from cadmetrics.models.loader import ModelLoader
+from cadmetrics.telemetry.facade import Telemetry
+from cadmetrics.vectors import VectorStore
+
+#: Where the shared samples live beside a checkout of the repository.
+SAMPLES_BESIDE_CHECKOUT = Path(__file__).resolve().parents[3] / "shared" / "cad-samples"
+MESH_SUFFIXES = (".stl", ".obj", ".ply")
+_MAX_SAMPLES = 12
+_MAX_SAMPLE_BYTES = 2 << 20
+
+
+class LinearModel:
+    """A stand-in for a trained model: what the loader must accept (it has ``predict``)."""
+
+    def __init__(self, weights: np.ndarray) -> None:
+        self.weights = weights
+
+    def predict(self, features: Any) -> Any:
+        return np.asarray(features, dtype=float) @ self.weights
+
+
+class _RunsCode:
+    """A pickle that would run a shell command when loaded; the loader never loads it."""
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (os.system, ("echo this model took over the process",))
+
+
+@attrs.define
+class Summary:
+    """What the walk did, a line per step, and the numbers a reader checks."""
+
+    lines: list[tuple[str, str]] = attrs.field(factory=list)
+
+    def add(self, step: str, result: str) -> None:
+        self.lines.append((step, result))
+
+    def render(self) -> str:
+        width = max((len(step) for step, _ in self.lines), default=0)
+        return "\n".join(f"  {step:<{width}}  {result}" for step, result in self.lines)
+
+
+def sample_files(samples: Path | None, workdir: Path) -> tuple[list[Path], str]:
+    """Real mesh files to extract (from ``samples``, or the shared samples beside a checkout),
+    or, without any, primitives written as binary STL; and a phrase saying which."""
+    folder = samples if samples is not None else SAMPLES_BESIDE_CHECKOUT
+    found = sorted(
+        path
+        for path in folder.rglob("*")
+        if path.suffix.lower() in MESH_SUFFIXES
+        and path.parent.name != "broken"
+        and path.is_file()
+        and path.stat().st_size <= _MAX_SAMPLE_BYTES
+    ) if folder.is_dir() else []  # fmt: skip
+    if found:
+        return found[:_MAX_SAMPLES], f"{min(len(found), _MAX_SAMPLES)} real parts from {folder}"
+    generated = []
+    for index, (a, b, c) in enumerate([(1, 2, 3), (2, 2, 2), (1, 1, 5), (3, 1, 0.5)]):
+        path = workdir / f"box-{index}.stl"
+        path.write_bytes(_box_stl(a, b, c))
+        generated.append(path)
+    return generated, f"{len(generated)} generated boxes (no samples at {folder})"
+
+
+def walk(telemetry: Telemetry, workdir: Path, samples: Path | None = None) -> Summary:
+    """Run every step once; files go to ``workdir``."""
+    summary = Summary()
+    files, origin = sample_files(samples, workdir)
+    summary.add("samples", origin)
+    vectors = _features(telemetry, files, summary)
+    _models(telemetry, workdir, summary)
+    _vectors(telemetry, workdir, files, vectors, summary)
+    _drift(telemetry, vectors, summary)
+    _overflow(telemetry, summary)
+    return summary
+
+
+def _features(telemetry: Telemetry, files: list[Path], summary: Summary) -> list[FeatureVector]:
+    cache = FeatureCache(l1=MemoryCache(max_entries=256), l2=_unreachable_redis())
+    v1 = FeatureExtractor("v1", cache=cache, telemetry=telemetry)
+    v4 = FeatureExtractor("v4", cache=cache, telemetry=telemetry)
+    first = v4.extract_many(files, progress=False)
+    again = [v4.extract(path) for path in files]  # the second time from the cache
+    for round_number in range(6):  # a request stream with reuse, for the cache tuning
+        for path in files[: 2 + 2 * round_number]:
+            v4.extract(path)
+    v1.extract_many(files, progress=False)
+    vectors = [result for result in first if isinstance(result, FeatureVector)]
+    failures = len(first) - len(vectors)
+    try:
+        v4.extract(_box_stl(1, 2, 3)[:300])  # a binary STL cut off after its fourth triangle
+    except FeatureError as exc:
+        summary.add("a cut-off STL", f"refused: {exc.reason}")
+    recommendation = v4.cache_tuning(target_hit_ratio=0.5)
+    summary.add(
+        "features v1 and v4",
+        f"{len(vectors)} parts, {failures} failed; {sum(vector.cached for vector in again)} of "
+        f"{len(again)} repeats from the cache; L2 (Redis) unreachable and skipped",
+    )
+    summary.add(
+        "cache tuning",
+        f"{recommendation.capacity_entries} L1 entries reach "
+        f"a {recommendation.target_hit_ratio:.0%} hit ratio"
+        if recommendation.enough_data
+        else f"not enough requests yet ({recommendation.reason})",
+    )
+    return vectors
+
+
+def _unreachable_redis() -> Any:
+    """A shared cache level on a port nothing listens on, when the redis extra is installed:
+    its failures are counted and skipped, never raised."""
+    try:
+        from cadmetrics.features.redis_cache import RedisCache
+
+        return RedisCache("redis://127.0.0.1:9/0")
+    except CadMetricsError:
+        return None
+
+
+def _models(telemetry: Telemetry, workdir: Path, summary: Summary) -> None:
+    good = workdir / "model-1.pkl"
+    better = workdir / "model-2.pkl"
+    hostile = workdir / "model-hostile.pkl"
+    no_interface = workdir / "model-no-predict.pkl"
+    good.write_bytes(pickle.dumps(LinearModel(np.ones(4))))
+    better.write_bytes(pickle.dumps(LinearModel(np.arange(4.0))))
+    hostile.write_bytes(pickle.dumps(_RunsCode()))
+    no_interface.write_bytes(pickle.dumps({"weights": [1.0, 2.0]}))
+    snapshots = workdir / "snapshots"
+    shutil.rmtree(snapshots, ignore_errors=True)
+    loader = ModelLoader("blocklist", snapshots_dir=snapshots, telemetry=telemetry)
+    loader.load(good)
+    loader.reload(better)
+    outcomes = []
+    for path in (hostile, no_interface):
+        try:
+            loader.reload(path)
+        except ModelRefused as exc:
+            outcomes.append(f"{path.name} refused ({exc.reason})")
+    loader.rollback(1)
+    serving = loader.model
+    summary.add("models", "; ".join(outcomes))
+    summary.add(
+        "reload and roll back",
+        f"model-2 loaded, rolled back: model-1 serves (predict([1,1,1,1]) = {serving.predict(np.ones(4)):g})",
+    )
+
+
+def _vectors(
+    telemetry: Telemetry, workdir: Path, files: list[Path], vectors: list[FeatureVector], summary: Summary
+) -> None:
+    path = workdir / "vectors"
+    shutil.rmtree(path, ignore_errors=True)
+    by_hash = {hashlib.sha256(file.read_bytes()).hexdigest(): file for file in files}
+    with VectorStore.open(path, telemetry=telemetry) as store:
+        for vector in vectors:
+            store.add_features(vector, metadata={"file": Path(vector.source).name})
+        if vectors:
+            hits = store.search(vectors[0].values, k=3)
+            summary.add(
+                "store and search",
+                f"{len(store)} v4 vectors; nearest to {Path(vectors[0].source).name}: "
+                + ", ".join(f"{_file_of(store, hit.id)} ({hit.score:.3f})" for hit in hits),
+            )
+        down = store.migrate(store.plan_migration("v3"), progress=False)
+        up = store.migrate(
+            store.plan_migration("v4"),
+            extractor=FeatureExtractor("v4", telemetry=telemetry),
+            content=lambda sha256: by_hash[sha256].read_bytes() if sha256 in by_hash else None,
+            progress=False,
+        )
+        summary.add(
+            "migrate v4 -> v3 -> v4",
+            f"{down.records} projected down; "
+            f"{up.methods.get('re_extracted', 0)} re-extracted up from their files",
+        )
+
+
+def _file_of(store: VectorStore, id: str) -> str:
+    record = store.get(id)
+    metadata = record.metadata if record is not None else None
+    return str(metadata.get("file", id)) if metadata else id
+
+
+def _drift(telemetry: Telemetry, vectors: list[FeatureVector], summary: Summary) -> None:
+    """A baseline from the parts (with small variations, to have a distribution), then a stream
+    like it, then one of parts three times as large: the size group drifts."""
+    if not vectors:
+        return
+    layout = FeatureExtractor("v4").layout
+    base = np.array([vector.values for vector in vectors])
+    rng = np.random.default_rng(7)
+    baseline = Baseline.from_vectors(_varied(base, rng, 3000), layout=layout, source="demo parts")
+    monitor = DriftMonitor(baseline, telemetry=telemetry, window=300, max_age=30 * 86400)
+    stable = monitor.observe(_varied(base, rng, 3600))
+    grown = _varied(base, rng, 900)
+    size = [index for index, feature in enumerate(layout.features) if feature.group == "size"]
+    grown[:, size] *= 3.0
+    shifted = monitor.observe(grown)
+    summary.add(
+        "drift",
+        f"{len(stable)} windows like the baseline: PSI {max(max(r.group_psi.values()) for r in stable):.2f} "
+        "at most; "
+        f"parts 3x larger: size PSI {shifted[-1].score('size'):.2f}, anomalies in "
+        f"{sorted({group for report in shifted for group in report.anomalies}) or 'none'}",
+    )
+
+
+def _varied(base: np.ndarray, rng: np.random.Generator, rows: int) -> np.ndarray:
+    picked = base[rng.integers(0, base.shape[0], rows)]
+    return picked * rng.normal(1.0, 0.1, picked.shape)
+
+
+def _overflow(telemetry: Telemetry, summary: Summary) -> None:
+    """A value the contract does not admit is exported as ``__overflow__`` and counted."""
+    if telemetry.strict:
+        return
+    telemetry.counter("cadmetrics_feature_extraction_errors_total").inc(format="stp", reason="malformed")
+    summary.add("label overflow", "format='stp' is not in the contract: exported as __overflow__, counted")
+
+
+def traffic(telemetry: Telemetry, files: list[Path]) -> Iterator[None]:
+    """Light, steady requests after the walk (cache hits, searches), so rates stay alive while
+    the metrics are served."""
+    extractor = FeatureExtractor("v4", telemetry=telemetry)
+    while True:
+        for path in files:
+            with contextlib.suppress(FeatureError):
+                extractor.extract(path)
+            yield
+
+
+def _box_stl(a: float, b: float, c: float) -> bytes:
+    corners = np.array([[x, y, z] for x in (0, a) for y in (0, b) for z in (0, c)], dtype=np.float32)
+    faces = [
+        (0, 2, 1), (1, 2, 3), (4, 5, 6), (5, 7, 6), (0, 1, 4), (1, 5, 4),
+        (2, 6, 3), (3, 6, 7), (0, 4, 2), (2, 4, 6), (1, 3, 5), (3, 7, 5),
+    ]  # fmt: skip
+    records = b"".join(
+        struct.pack("<3f", 0, 0, 0) + corners[list(face)].tobytes() + b"\x00\x00" for face in faces
+    )
+    return b"\x00" * 80 + struct.pack("<I", len(faces)) + records
