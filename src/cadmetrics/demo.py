@@ -51,7 +51,16 @@ def run_demo(
             return True
         if port is not None:
             files, _ = sample_files(samples, workdir)
-            _serve(registry, telemetry, files, port, duration=duration, prometheus=prometheus, out=out)
+            _serve(
+                registry,
+                telemetry,
+                files,
+                port,
+                workdir=workdir,
+                duration=duration,
+                prometheus=prometheus,
+                out=out,
+            )
         report = verify(from_registry(registry, "demo registry"), contract, require_all=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -78,6 +87,7 @@ def _serve(
     files: list[Path],
     port: int,
     *,
+    workdir: Path,
     duration: float,
     prometheus: bool,
     out: TextIO,
@@ -90,7 +100,7 @@ def _serve(
     watcher = _start_prometheus(bound, out) if prometheus else None
     out.flush()
     try:
-        requests = traffic(telemetry, files)
+        requests = traffic(telemetry, files, workdir)
         deadline = time.monotonic() + duration
         while time.monotonic() < deadline:
             next(requests)

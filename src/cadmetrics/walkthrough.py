@@ -248,15 +248,50 @@ def _overflow(telemetry: Telemetry, summary: Summary) -> None:
     summary.add("label overflow", "format='stp' is not in the contract: exported as __overflow__, counted")
 
 
-def traffic(telemetry: Telemetry, files: list[Path]) -> Iterator[None]:
-    """Light, steady requests after the walk (cache hits, searches), so rates stay alive while
-    the metrics are served."""
-    extractor = FeatureExtractor("v4", telemetry=telemetry)
+def traffic(telemetry: Telemetry, files: list[Path], workdir: Path) -> Iterator[None]:
+    """Steady requests after the walk, one kind per step, so that every rate and quantile on
+    the dashboards has fresh samples while the metrics are served: extractions computed and
+    cached, searches, drift windows, model reloads, and now and then a refused model and a
+    label value out of the contract."""
+    computing = FeatureExtractor("v4", cache=FeatureCache.disabled(), telemetry=telemetry)
+    cached = FeatureExtractor("v4", telemetry=telemetry)
+    store = VectorStore.open(None, telemetry=telemetry)
+    vectors = []
+    for path in files:
+        with contextlib.suppress(FeatureError):
+            features = cached.extract(path)
+            store.add_features(features)
+            vectors.append(features.values)
+    base = np.array(vectors) if vectors else np.ones((2, cached.layout.dimension))
+    rng = np.random.default_rng(11)
+    monitor = DriftMonitor(
+        Baseline.from_vectors(_varied(base, rng, 1000), layout=cached.layout, source="demo parts"),
+        telemetry=telemetry,
+        window=50,
+    )
+    model = workdir / "model-traffic.pkl"
+    model.write_bytes(pickle.dumps(LinearModel(np.ones(4))))
+    refused = [workdir / "traffic-hostile.pkl", workdir / "traffic-no-predict.pkl"]
+    refused[0].write_bytes(pickle.dumps(_RunsCode()))
+    refused[1].write_bytes(pickle.dumps({"weights": [1.0]}))
+    loader = ModelLoader("blocklist", telemetry=telemetry)
+    step = 0
     while True:
-        for path in files:
-            with contextlib.suppress(FeatureError):
-                extractor.extract(path)
-            yield
+        if step % 15 == 5:  # the safeguards keep showing, so their alerts fire while this runs
+            for path in refused:
+                with contextlib.suppress(ModelRefused):
+                    loader.load(path)
+            _overflow(telemetry, Summary())
+        path = files[step % len(files)]
+        with contextlib.suppress(FeatureError):
+            computing.extract(path)
+            cached.extract(path)
+        store.search(base[step % base.shape[0]], k=3)
+        monitor.observe(_varied(base, rng, 10))
+        if step % 10 == 0:
+            loader.load(model)
+        step += 1
+        yield
 
 
 def _box_stl(a: float, b: float, c: float) -> bytes:
