@@ -40,6 +40,9 @@ def test_the_wheel_holds_the_contract_plugin_and_script(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         packaged = archive.read("cadmetrics/_contracts/metrics.yaml")
+        names = set(archive.namelist())
+        assert "cadmetrics/_contracts/alerts/cadmetrics.rules.yaml" in names
+        assert "cadmetrics/_contracts/dashboards/cadmetrics-features.json" in names
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
         declared = archive.read(entry_points).decode()
     assert packaged == (ROOT / "contracts" / "metrics.yaml").read_bytes()

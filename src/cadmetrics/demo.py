@@ -19,14 +19,12 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from cadmetrics.contract.compose import packaged_contracts
 from cadmetrics.contract.model import Contract
 from cadmetrics.contract.observed import from_registry
 from cadmetrics.contract.verify import verify
 from cadmetrics.telemetry.facade import Telemetry
 from cadmetrics.walkthrough import sample_files, traffic, walk
-
-#: The shipped assets, beside the package in a checkout (a wheel carries the contract only).
-_CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 
 
 def run_demo(
@@ -120,7 +118,7 @@ def _start_prometheus(target_port: int, out: TextIO) -> subprocess.Popen[bytes] 
         return None
     directory = Path(tempfile.mkdtemp(prefix="cadmetrics-demo-prometheus-"))
     listen = _free_port()
-    rules = _CONTRACTS / "alerts" / "cadmetrics.rules.yaml"
+    rules = packaged_contracts() / "alerts" / "cadmetrics.rules.yaml"
     config = directory / "prometheus.yml"
     config.write_text(
         prometheus_config(target_port, rules if rules.is_file() else None, scrape_interval="2s"),
@@ -133,7 +131,7 @@ def _start_prometheus(target_port: int, out: TextIO) -> subprocess.Popen[bytes] 
     )  # fmt: skip
     out.write(
         f"prometheus scrapes it: http://127.0.0.1:{listen}/graph (alerts: /alerts); import the "
-        f"dashboards of {_CONTRACTS / 'dashboards'} in Grafana with this Prometheus as data source\n"
+        f"dashboards of {packaged_contracts() / 'dashboards'} in Grafana, this Prometheus as data source\n"
     )
     return process
 

@@ -24,19 +24,22 @@ ENTRY_POINT_GROUP = "cadmetrics.contracts"
 PathLike = str | os.PathLike[str]
 
 
-def packaged_contract_path() -> Path:
-    """The library's own ``metrics.yaml``: package data in a wheel, ``contracts/`` in a checkout."""
+def packaged_contracts() -> Path:
+    """The library's ``contracts/`` (metrics.yaml, dashboards/, alerts/): package data in a
+    wheel, the repository's folder in a checkout."""
     here = Path(__file__).resolve().parent.parent
-    for candidate in (
-        here / "_contracts" / "metrics.yaml",
-        here.parents[1] / "contracts" / "metrics.yaml",
-    ):
-        if candidate.is_file():
+    for candidate in (here / "_contracts", here.parents[1] / "contracts"):
+        if (candidate / "metrics.yaml").is_file():
             return candidate
     raise ContractError(
         "the packaged contract metrics.yaml is missing from this installation of cadmetrics; "
         "reinstall the package"
     )
+
+
+def packaged_contract_path() -> Path:
+    """The library's own ``metrics.yaml``."""
+    return packaged_contracts() / "metrics.yaml"
 
 
 def read_files(paths: Iterable[PathLike]) -> list[ContractFile]:
