@@ -2,13 +2,15 @@
 
 Verification and the test helpers read an :class:`Observation`, built from Prometheus
 exposition text (classic or OpenMetrics, parsed by prometheus_client's own parsers), from a
-live ``CollectorRegistry``, or from OpenTelemetry ``MetricsData`` (an ``InMemoryMetricReader``'s
-output). OTel histograms are spelled out as Prometheus-style ``_bucket``/``_count``/``_sum``
-samples so that one set of checks serves both.
+live ``CollectorRegistry``, from OpenTelemetry ``MetricsData`` (an ``InMemoryMetricReader``'s
+output), or from an OTLP ``ExportMetricsServiceRequest`` (what a receiver got over the wire).
+OTel histograms are spelled out as Prometheus-style ``_bucket``/``_count``/``_sum`` samples so
+that one set of checks serves both.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -179,7 +181,29 @@ def from_otel(metrics_data: Any, contract: Contract, origin: str = "otel") -> Ob
 
 def _otel_family(metric: Any, by_otel_name: Mapping[str, Any]) -> ObservedFamily:
     data = metric.data
-    kind = type(data).__name__
+    return _family(
+        metric.name,
+        metric.unit or "",
+        type(data).__name__,
+        data=data,
+        points=data.data_points,
+        by_otel_name=by_otel_name,
+    )
+
+
+#: OTLP's aggregation temporality (the SDK's ``AggregationTemporality`` has the same numbers).
+_CUMULATIVE = 2
+_TEMPORALITY = {0: "unspecified", 1: "delta"}
+
+
+def _family(
+    otel_name: str, unit: str, kind: str, *, data: Any, points: Iterable[Any], by_otel_name: Mapping[str, Any]
+) -> ObservedFamily:
+    """One family from an OTel metric, whichever form it came in: ``kind`` is the SDK's data
+    class name (``Sum``, ``Gauge``, ``Histogram``...), ``points`` carry ``attributes`` as a
+    mapping. Only cumulative sums and histograms are the Prometheus counters, gauges and
+    histograms a contract declares; delta data is typed apart, so that it reads as a type
+    mismatch."""
     monotonic = kind == "Sum" and bool(getattr(data, "is_monotonic", False))
     if kind == "Histogram":
         exported_type = "histogram"
@@ -191,23 +215,27 @@ def _otel_family(metric: Any, by_otel_name: Mapping[str, Any]) -> ObservedFamily
         exported_type = "gauge"
     else:
         exported_type = kind.lower()
-    spec = by_otel_name.get(metric.name)
-    name = (
-        spec.name if spec is not None else prometheus_name_for_otel(metric.name, metric.unit or "", monotonic)
-    )
+    temporality = int(getattr(data, "aggregation_temporality", _CUMULATIVE))
+    if kind in ("Sum", "Histogram") and temporality != _CUMULATIVE:
+        exported_type += f" ({_TEMPORALITY.get(temporality, str(temporality))} temporality)"
+    spec = by_otel_name.get(otel_name)
+    name = spec.name if spec is not None else prometheus_name_for_otel(otel_name, unit, monotonic)
     samples: list[Sample] = []
     bounds: tuple[float, ...] | None = None
-    for point in data.data_points:
+    for point in points:
         labels = _pairs(point.attributes or {})
-        if exported_type == "histogram":
-            bounds = tuple(float(b) for b in point.explicit_bounds)
+        if kind == "Histogram":
+            # every point's bounds count: the family reports the first that is not declared
+            found = tuple(float(b) for b in point.explicit_bounds)
+            if bounds is None or (spec is not None and bounds == spec.buckets):
+                bounds = found
             samples.extend(_histogram_samples(name, labels, point))
-        elif exported_type == "exponential_histogram":
+        elif kind in ("ExponentialHistogram", "Summary"):
             samples.append(Sample(name + "_count", labels, float(point.count)))
             samples.append(Sample(name + "_sum", labels, float(point.sum)))
         else:
             samples.append(Sample(name, labels, float(point.value)))
-    return ObservedFamily(name, exported_type, tuple(samples), metric.unit or "", bounds, metric.name)
+    return ObservedFamily(name, exported_type, tuple(samples), unit, bounds, otel_name)
 
 
 def _histogram_samples(name: str, labels: LabelPairs, point: Any) -> list[Sample]:
@@ -221,6 +249,104 @@ def _histogram_samples(name: str, labels: LabelPairs, point: Any) -> list[Sample
     samples.append(Sample(name + "_count", labels, float(point.count)))
     samples.append(Sample(name + "_sum", labels, float(point.sum)))
     return samples
+
+
+# -- OTLP -------------------------------------------------------------------------------------
+
+
+def from_otlp(request: Any, contract: Contract, origin: str = "otlp") -> Observation:
+    """From one OTLP ``ExportMetricsServiceRequest`` (the protobuf message an OTLP receiver
+    decodes, or its serialized bytes), read like :func:`from_otel`: the same name mapping,
+    units, attributes and bounds, so that what crossed the wire is verified as the SDK's own
+    data is. Resource and scope attributes are not labels and are left out.
+
+    With cumulative temporality each export carries every series so far: the latest request
+    of a process is its whole state (several requests go to ``verify_all``)."""
+    if isinstance(request, bytes | bytearray | memoryview):
+        request = _parse_otlp(bytes(request), origin)
+    by_otel_name = otel_index(contract)
+    families = []
+    for resource_metrics in request.resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                field = metric.WhichOneof("data")
+                if field is None:  # a metric without data: nothing was exported under it
+                    continue
+                data = getattr(metric, field)
+                kind = _OTLP_KINDS.get(field, field)
+                points = [_OtlpPoint.of(point) for point in data.data_points]
+                families.append(
+                    _family(
+                        metric.name, metric.unit, kind, data=data, points=points, by_otel_name=by_otel_name
+                    )
+                )
+    return Observation(origin, tuple(families), "otel")
+
+
+#: OTLP's ``Metric.data`` fields by the SDK class name that :func:`_family` reads.
+_OTLP_KINDS = {
+    "sum": "Sum",
+    "gauge": "Gauge",
+    "histogram": "Histogram",
+    "exponential_histogram": "ExponentialHistogram",
+    "summary": "Summary",
+}
+
+
+def _parse_otlp(payload: bytes, origin: str) -> Any:
+    try:
+        from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+            ExportMetricsServiceRequest,
+        )
+
+        # by module name: protobuf ships no type stubs
+        decode_error: type[Exception] = importlib.import_module("google.protobuf.message").DecodeError
+    except ImportError as exc:
+        raise InputError(
+            "reading OTLP payloads needs opentelemetry-proto: pip install 'cadmetrics[otel]'"
+        ) from exc
+    request = ExportMetricsServiceRequest()
+    try:
+        request.ParseFromString(payload)
+    except decode_error as exc:
+        raise InputError(f"{origin}: not an OTLP ExportMetricsServiceRequest: {exc}") from exc
+    return request
+
+
+@attrs.frozen
+class _OtlpPoint:
+    """An OTLP data point in the SDK point's shape (attributes as a mapping, one ``value``)."""
+
+    attributes: dict[str, Any]
+    value: float = 0.0
+    count: float = 0.0
+    sum: float = 0.0
+    explicit_bounds: tuple[float, ...] = ()
+    bucket_counts: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, point: Any) -> _OtlpPoint:
+        attributes = {kv.key: _any_value(kv.value) for kv in point.attributes}
+        if "value" in point.DESCRIPTOR.oneofs_by_name:  # NumberDataPoint: as_int or as_double
+            which = point.WhichOneof("value")
+            return cls(attributes, float(getattr(point, which)) if which else 0.0)
+        return cls(
+            attributes,
+            count=float(point.count),
+            sum=float(point.sum),
+            explicit_bounds=tuple(getattr(point, "explicit_bounds", ())),
+            bucket_counts=tuple(getattr(point, "bucket_counts", ())),
+        )
+
+
+def _any_value(value: Any) -> Any:
+    """An OTLP ``AnyValue`` as the Python value the SDK would hold (so ``str()`` agrees)."""
+    which = value.WhichOneof("value")
+    if which == "array_value":
+        return [_any_value(v) for v in value.array_value.values]
+    if which == "kvlist_value":
+        return {kv.key: _any_value(kv.value) for kv in value.kvlist_value.values}
+    return getattr(value, which) if which else ""
 
 
 def require_declared(contract: Contract, name: str) -> None:
