@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -79,3 +81,20 @@ def server_binary(name: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return binary
+
+
+def serving_demo(duration: float) -> tuple[subprocess.Popen[str], str]:
+    """``cadmetrics demo`` serving its metrics for ``duration`` seconds (on the shared samples
+    when present): the process, and the URL of its metrics once they are served."""
+    samples = ["--samples", str(CAD_SAMPLES)] if CAD_SAMPLES.is_dir() else []
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "cadmetrics", "demo", "--port", "0", "--duration", str(duration), *samples],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert demo.stdout is not None
+    for line in demo.stdout:
+        if line.startswith("serving the metrics on "):
+            return demo, line.split()[4]
+    demo.wait(timeout=30)
+    raise AssertionError(f"the demo ended (status {demo.returncode}) without serving its metrics")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cadmetrics.cli import main
-from tests.conftest import CAD_SAMPLES, ContractWriter
+from tests.conftest import CAD_SAMPLES, ContractWriter, serving_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,16 +113,8 @@ def test_the_demo_serves_its_metrics_for_a_while() -> None:
     pytest.importorskip("prometheus_client")
     import urllib.request
 
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "cadmetrics", "demo", "--port", "0", "--duration", "4"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    demo, url = serving_demo(4)
     assert demo.stdout is not None
-    url = ""
-    for line in demo.stdout:
-        if line.startswith("serving the metrics on "):
-            url = line.split()[4]
-            break
     with urllib.request.urlopen(url, timeout=10) as response:
         exposition = response.read().decode("utf-8")
     rest = demo.stdout.read()

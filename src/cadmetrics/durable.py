@@ -26,20 +26,12 @@ def write_atomically(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
-    fsync_directory(path.parent)
+    fsync_path(path.parent)
 
 
-def fsync_directory(directory: Path) -> None:
-    """Make the creations, renames and removals in ``directory`` durable."""
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def fsync_file(path: Path) -> None:
-    """Flush a file written by other means (a memory map, numpy's writers) to the disk."""
+def fsync_path(path: Path) -> None:
+    """Make ``path`` durable: a file written by other means (a memory map, numpy's writers),
+    or a directory, whose creations, renames and removals then survive a crash."""
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)

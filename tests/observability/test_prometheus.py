@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -23,7 +22,7 @@ import pytest
 import yaml
 
 from cadmetrics.demo import prometheus_config
-from tests.conftest import CAD_SAMPLES, REPOSITORY, server_binary
+from tests.conftest import REPOSITORY, server_binary, serving_demo
 
 pytest.importorskip("prometheus_client")
 
@@ -49,18 +48,7 @@ def get(url: str) -> Any:
 @pytest.fixture(scope="module")
 def workload() -> Iterator[str]:
     """``cadmetrics demo`` serving its metrics; yields their URL."""
-    samples = ["--samples", str(CAD_SAMPLES)] if CAD_SAMPLES.is_dir() else []
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "cadmetrics", "demo", "--port", "0", "--duration", "120", *samples],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert demo.stdout is not None
-    url = ""
-    for line in demo.stdout:
-        if line.startswith("serving the metrics on "):
-            url = line.split()[4]
-            break
-    assert url, "the demo did not serve its metrics"
+    demo, url = serving_demo(120)
     yield url
     demo.terminate()
     demo.wait(timeout=30)

@@ -24,7 +24,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from cadmetrics.drift.statistics import DEFAULT_BINS, FloatArray, bin_counts, quantile_edges
+from cadmetrics.drift.statistics import DEFAULT_BINS, FloatArray, bin_counts, first_non_finite, quantile_edges
 from cadmetrics.durable import write_atomically
 from cadmetrics.errors import DriftError
 from cadmetrics.features.layout import FeatureLayout
@@ -362,9 +362,9 @@ def _rows(data: npt.NDArray[Any], start: int, stop: int, source: str) -> FloatAr
 
 
 def _check_finite(chunk: FloatArray, offset: int, names: Sequence[str], source: str) -> None:
-    bad = ~np.isfinite(chunk)
-    if bad.any():
-        row, column = (int(i) for i in np.argwhere(bad)[0])
+    found = first_non_finite(chunk)
+    if found is not None:
+        row, column = found
         raise DriftError(
             f"baseline {source!r}: row {offset + row}, feature {names[column]!r} is "
             f"{chunk[row, column]}; drift needs finite values"

@@ -37,7 +37,13 @@ import numpy as np
 import numpy.typing as npt
 
 from cadmetrics.drift.baseline import Baseline
-from cadmetrics.drift.statistics import FloatArray, bin_counts, ks_statistic, population_stability_index
+from cadmetrics.drift.statistics import (
+    FloatArray,
+    bin_counts,
+    first_non_finite,
+    ks_statistic,
+    population_stability_index,
+)
 from cadmetrics.errors import DriftError
 from cadmetrics.telemetry.backend import Series
 from cadmetrics.telemetry.facade import Telemetry
@@ -276,9 +282,9 @@ class DriftMonitor:
                 f"{width} features (version {self.baseline.version or 'unknown'}); "
                 f"give (features,) or (rows, features)"
             )
-        bad = ~np.isfinite(rows)
-        if bad.any():
-            row, column = (int(i) for i in np.argwhere(bad)[0])
+        found = first_non_finite(rows)
+        if found is not None:
+            row, column = found
             raise DriftError(
                 f"drift monitor: row {row} of the batch (row {self._seen + row} of the stream), "
                 f"feature {self.baseline.names[column]!r} is {rows[row, column]}; "

@@ -162,3 +162,13 @@ def ks_statistic(reference_sorted: npt.ArrayLike, sample: npt.ArrayLike) -> Floa
     run_ends[:-1] = values[1:] != values[:-1]
     result: FloatArray = np.max(np.where(run_ends, distance, 0.0), axis=0)
     return result
+
+
+def first_non_finite(rows: FloatArray) -> tuple[int, int] | None:
+    """Row and column of the first NaN or infinity in ``rows`` (row-major), if any: what an
+    error message names."""
+    bad = ~np.isfinite(rows)
+    if not bad.any():
+        return None
+    row, column = (int(index) for index in np.argwhere(bad)[0])
+    return row, column

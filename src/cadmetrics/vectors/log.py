@@ -18,7 +18,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from cadmetrics.durable import fsync_directory
+from cadmetrics.durable import fsync_path
 from cadmetrics.errors import StoreCorruptError
 from cadmetrics.vectors.records import CheckedRecord, Float32Array
 
@@ -95,7 +95,7 @@ class WriteAheadLog:
             file.write(MAGIC)
             file.flush()
             os.fsync(file.fileno())
-        fsync_directory(path.parent)
+        fsync_path(path.parent)
         return cls(path, sync=sync)
 
     def append(self, frames: list[bytes]) -> None:
@@ -142,7 +142,7 @@ def replay(path: Path, *, repair: bool = True) -> Replay:
         with open(path, "r+b") as file:
             file.truncate(offset)
             os.fsync(file.fileno())
-        fsync_directory(path.parent)
+        fsync_path(path.parent)
     return Replay(entries, offset, torn, copy)
 
 

@@ -19,7 +19,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from cadmetrics.durable import fsync_directory, fsync_file
+from cadmetrics.durable import fsync_path
 from cadmetrics.errors import StoreCorruptError
 from cadmetrics.vectors.records import Float32Array
 
@@ -170,7 +170,7 @@ class SegmentWriter:
             array.flush()
         self._metadata.flush()
         for name in (VECTORS, INVERSE_NORMS, IDS, CONTENT, FILLED, METADATA_OFFSETS, METADATA):
-            fsync_file(self.directory / name)
+            fsync_path(self.directory / name)
 
     def finish(self, name: str) -> SegmentInfo:
         """Write the id order, sync everything, and describe the files for the manifest."""
@@ -183,8 +183,8 @@ class SegmentWriter:
         _save(self.directory / ORDER, np.argsort(np.asarray(self.ids), kind="stable").astype(np.int64))
         self.flush()
         self._metadata.close()
-        fsync_directory(self.directory)
-        fsync_directory(self.directory.parent)  # the segment's directory entry itself
+        fsync_path(self.directory)
+        fsync_path(self.directory.parent)  # the segment's directory entry itself
         files = {file: _describe(self.directory / file) for file in _FILES}
         return SegmentInfo(name, self.version, self.rows, self.dimension, files)
 
@@ -345,7 +345,7 @@ class Segment:
         """Persist the deleted rows under ``file``; the returned info names it."""
         rows = np.flatnonzero(~self.alive).astype(np.int64)
         _save(self.directory / file, rows)
-        fsync_directory(self.directory)
+        fsync_path(self.directory)
         self.tombstones_written = rows
         files = dict(self.info.files)
         self.info = attrs.evolve(self.info, files=files, tombstones=file)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from cadmetrics.durable import fsync_directory, write_atomically
+from cadmetrics.durable import fsync_path, write_atomically
 from cadmetrics.errors import CadMetricsError, StoreCorruptError, VectorInputError, VectorStoreError
 from cadmetrics.features.layout import LAYOUTS, Feature, FeatureLayout
 from cadmetrics.telemetry.facade import Telemetry
@@ -1019,7 +1019,7 @@ def _write_manifest(
     }
     (root / SEGMENTS).mkdir(exist_ok=True)
     write_atomically(root / MANIFEST, json.dumps(manifest, indent=1).encode("utf-8"))
-    fsync_directory(root)
+    fsync_path(root)
     return manifest
 
 
