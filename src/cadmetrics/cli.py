@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     docs_p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
     docs_p.add_argument("--check", metavar="FILE", help="exit 1 if FILE differs from a fresh rendering")
 
+    _add_check_commands(commands)
+
     scan_p = commands.add_parser("scan", help="scan pickled models without loading them")
     scan_p.add_argument("paths", nargs="+", metavar="PATH", help="files, or directories to walk")
     scan_p.add_argument("--mode", default="blocklist", help="audit, blocklist (default) or allowlist")
@@ -105,6 +107,39 @@ def build_parser() -> argparse.ArgumentParser:
     demo_p.add_argument("--samples", type=Path, help="a folder of CAD files (default: the shared samples)")
     demo_p.add_argument("--prometheus", action="store_true", help="start a local Prometheus scraping it")
     return parser
+
+
+def _add_check_commands(commands: Any) -> None:
+    """``check dashboards|rules``: PromQL in dashboards and rule files against the contract."""
+    check_p = commands.add_parser(
+        "check", help="check the PromQL of dashboards and rules against the contract"
+    )
+    targets = check_p.add_subparsers(dest="target", required=True, metavar="TARGET")
+    for target, what, walked in (
+        ("dashboards", "Grafana dashboards", "*.json"),
+        ("rules", "Prometheus rule files", "*.yaml and *.yml"),
+    ):
+        target_p = targets.add_parser(target, help=f"check {what}")
+        target_p.add_argument(
+            "paths", nargs="+", metavar="PATH", help=f"files, or directories to walk for {walked}"
+        )
+        _contract_option(target_p)
+        target_p.add_argument(
+            "--scrape-label",
+            action="append",
+            default=[],
+            metavar="LABEL",
+            help="a target label Prometheus adds to every series, besides job and instance (repeatable)",
+        )
+        if target == "dashboards":
+            target_p.add_argument(
+                "--rules",
+                action="append",
+                default=[],
+                metavar="PATH",
+                help="rule files whose recorded series the dashboards may use (repeatable)",
+            )
+        target_p.add_argument("--json", action="store_true", help="print the findings as JSON")
 
 
 def _add_vectors_commands(commands: Any) -> None:
@@ -190,6 +225,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 threshold=args.threshold,
                 as_json=args.json,
                 out=sys.stdout,
+            )
+        if args.command == "check":
+            from cadmetrics.check.check_command import run_check
+
+            return run_check(
+                args.target,
+                args.paths,
+                contract_paths=args.contract,
+                scrape_labels=args.scrape_label,
+                rules=getattr(args, "rules", []),
+                as_json=args.json,
+                out=sys.stdout,
+                err=sys.stderr,
             )
         if args.command == "demo":
             from cadmetrics.demo import run_demo

@@ -113,3 +113,11 @@ def test_promtool_checks_the_rules_and_runs_their_unit_tests() -> None:
     )
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "SUCCESS" in tested.stdout
+
+
+def test_the_shipped_dashboards_and_rules_pass_the_offline_checker() -> None:
+    pytest.importorskip("promql_parser", reason="needs the check extra (promql-parser)")
+    from cadmetrics.check import check_dashboards, check_rules
+
+    assert check_rules([ALERTS]) == []
+    assert check_dashboards([DASHBOARDS], rules=[ALERTS]) == []
