@@ -21,10 +21,11 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 
 from cadmetrics.check.catalog import DEFAULT_SCRAPE_LABELS, Series, SeriesType
-from cadmetrics.check.findings import CHECKS, Check, Finding, Place, Severity
+from cadmetrics.check.findings import CHECKS, Check, Finding, Place
 from cadmetrics.check.labels import Kind, LabelSet, Value
 from cadmetrics.check.promql import MissingCheckDependency, promql
 from cadmetrics.contract.compose import load_contract
+from cadmetrics.contract.lint import Severity
 from cadmetrics.contract.model import Contract
 
 PathLike = str | os.PathLike[str]

@@ -34,7 +34,6 @@ from cadmetrics.check.findings import (
     Check,
     Finding,
     Place,
-    Severity,
     make_finding,
 )
 from cadmetrics.check.labels import (
@@ -49,6 +48,7 @@ from cadmetrics.check.matching import SET_OPERATORS, VectorMatching
 from cadmetrics.check.placeholders import holds_placeholder
 from cadmetrics.check.promql import excerpt
 from cadmetrics.check.values import MATCH_OPS, bucket_problem, closed_set_problem
+from cadmetrics.contract.lint import Severity
 from cadmetrics.contract.model import Stability
 
 COMPARISONS = frozenset({"==", "!=", ">", "<", ">=", "<="})

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from cadmetrics.check.catalog import DEFAULT_SCRAPE_LABELS
-from cadmetrics.check.findings import Finding, Severity
+from cadmetrics.check.findings import Finding
 from cadmetrics.check.promql import promql
 from cadmetrics.contract.compose import load_contract
+from cadmetrics.contract.lint import Severity
 from cadmetrics.errors import InputError
 
 OK, VIOLATIONS, UNREADABLE = 0, 1, 2

@@ -8,8 +8,9 @@ a dashboard (or rule file) is a finding; in a walked directory only ``*.json`` (
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from cadmetrics.check.grafana import Dashboard, read_dashboard
 from cadmetrics.check.rulefiles import RuleFile, read_rule_file
@@ -17,6 +18,7 @@ from cadmetrics.errors import InputError
 from cadmetrics.walk import walk_files
 
 PathLike = str | os.PathLike[str]
+_Read = TypeVar("_Read", Dashboard, RuleFile)
 
 DASHBOARD_SUFFIXES = (".json",)
 RULE_SUFFIXES = (".yaml", ".yml")
@@ -25,33 +27,31 @@ RULE_SUFFIXES = (".yaml", ".yml")
 def read_dashboards(paths: Iterable[PathLike], errors: list[InputError] | None = None) -> list[Dashboard]:
     """The dashboards under ``paths``. A file that cannot be read raises :class:`InputError`, or,
     when ``errors`` is given, is added to it and skipped."""
-    found: list[Dashboard] = []
-    for path, named in _files(paths, DASHBOARD_SUFFIXES):
-        try:
-            dashboard = read_dashboard(path, named=named)
-        except InputError as exc:
-            if errors is None:
-                raise
-            errors.append(exc)
-            continue
-        if dashboard is not None:
-            found.append(dashboard)
-    return found
+    return _read_all(paths, DASHBOARD_SUFFIXES, read_dashboard, errors)
 
 
 def read_rule_files(paths: Iterable[PathLike], errors: list[InputError] | None = None) -> list[RuleFile]:
     """The rule files under ``paths`` (unreadable files as in :func:`read_dashboards`)."""
-    found: list[RuleFile] = []
-    for path, named in _files(paths, RULE_SUFFIXES):
+    return _read_all(paths, RULE_SUFFIXES, read_rule_file, errors)
+
+
+def _read_all(
+    paths: Iterable[PathLike],
+    suffixes: tuple[str, ...],
+    read: Callable[..., _Read | None],
+    errors: list[InputError] | None,
+) -> list[_Read]:
+    found: list[_Read] = []
+    for path, named in _files(paths, suffixes):
         try:
-            rule_file = read_rule_file(path, named=named)
+            item = read(path, named=named)
         except InputError as exc:
             if errors is None:
                 raise
             errors.append(exc)
             continue
-        if rule_file is not None:
-            found.append(rule_file)
+        if item is not None:
+            found.append(item)
     return found
 
 

@@ -8,14 +8,9 @@ problem, and a message that names the metric, label or value at fault.
 
 from __future__ import annotations
 
-import enum
-
 import attrs
 
-
-class Severity(enum.StrEnum):
-    ERROR = "error"
-    WARNING = "warning"
+from cadmetrics.contract.lint import Severity  # graded as the contract linter grades
 
 
 @attrs.frozen

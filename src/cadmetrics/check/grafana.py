@@ -26,12 +26,12 @@ from cadmetrics.check.findings import (
     TEMPLATE_VARIABLE,
     Finding,
     Place,
-    Severity,
     make_finding,
 )
 from cadmetrics.check.labels import Usage
 from cadmetrics.check.placeholders import PREFIX, holds_placeholder
 from cadmetrics.check.variables import Variable, substitute, variables_of
+from cadmetrics.contract.lint import Severity
 from cadmetrics.errors import InputError
 
 _LABEL_VALUES = re.compile(r"\s*label_values\((?P<body>.*)\)\s*", re.DOTALL)

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 import attrs
 import promql_parser as pp
 
-from cadmetrics.check.findings import DROPPED_LABEL, GROUPING_LABEL, NEVER_MATCHES, Severity
+from cadmetrics.check.findings import DROPPED_LABEL, GROUPING_LABEL, NEVER_MATCHES
 from cadmetrics.check.labels import Kind, LabelSet, Value, merge_domains, unknown
 from cadmetrics.check.placeholders import holds_placeholder
+from cadmetrics.contract.lint import Severity
 
 if TYPE_CHECKING:
     from cadmetrics.check.analyzer import Analyzer

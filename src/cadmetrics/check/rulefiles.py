@@ -17,7 +17,8 @@ from pathlib import Path
 import attrs
 import yaml
 
-from cadmetrics.check.findings import FILE_STRUCTURE, Finding, Place, Severity, make_finding
+from cadmetrics.check.findings import FILE_STRUCTURE, Finding, Place, make_finding
+from cadmetrics.contract.lint import Severity
 from cadmetrics.errors import InputError
 
 RULE_FIELDS = frozenset({"record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"})

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from cadmetrics.check.findings import Severity
+from cadmetrics.contract.lint import Severity
 from cadmetrics.contract.model import OVERFLOW_VALUE
 
 #: Matcher operators by the parser's names for them.
