@@ -21,6 +21,7 @@ pytest_plugins = ["pytester"]
 REPOSITORY = Path(__file__).resolve().parents[1]
 # The samples live beside the repository (``../shared/cad-samples`` from its root), not in it.
 CAD_SAMPLES = REPOSITORY.parent / "shared" / "cad-samples"
+MODEL_SAMPLES = REPOSITORY.parent / "shared" / "model-samples"
 
 ContractWriter = Callable[..., Path]
 
@@ -65,6 +66,14 @@ def cad_samples() -> Path:
     if not CAD_SAMPLES.is_dir():
         pytest.skip(f"shared CAD samples not found at {CAD_SAMPLES} (expected beside the repository)")
     return CAD_SAMPLES
+
+
+@pytest.fixture(scope="session")
+def model_samples() -> Path:
+    """The folder of real model files made by PyTorch itself, with their MANIFEST.json."""
+    if not MODEL_SAMPLES.is_dir():
+        pytest.skip(f"shared model samples not found at {MODEL_SAMPLES} (expected beside the repository)")
+    return MODEL_SAMPLES
 
 
 def server_binary(name: str) -> str:

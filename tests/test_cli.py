@@ -120,7 +120,7 @@ def test_the_demo_serves_its_metrics_for_a_while() -> None:
     rest = demo.stdout.read()
     assert demo.wait(timeout=30) == 0
     assert (
-        'cadmetrics_model_opcode_blocked_total{mode="blocklist",reason="dangerous_global"} 1.0' in exposition
+        'cadmetrics_model_opcode_blocked_total{mode="allowlist",reason="dangerous_global"} 1.0' in exposition
     )
     assert "verdict: PASS" in rest
 
@@ -182,7 +182,9 @@ def test_scan_gives_a_verdict_per_file_and_the_exit_code(
     custom = models / "custom.pkl"
     custom.write_bytes(b"cmyapp\nModel\n)R.")
     assert run(capsys, "scan", "--mode", "allowlist", str(custom))[0] == 1
-    assert run(capsys, "scan", "--mode", "allowlist", "--allow", "myapp", str(custom))[0] == 0
+    assert run(capsys, "scan", "--allow", "myapp.Model", str(custom))[0] == 0
+    code, _, err = run(capsys, "scan", "--allow", "sklearn", str(custom))
+    assert code == 2 and "name each of its classes" in err  # never a whole package
     assert run(capsys, "scan", "--block", "collections", str(models / "ok.pkl"))[0] == 0
 
 
@@ -190,7 +192,7 @@ def test_scan_input_and_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], 
     text = tmp_path / "notes.txt"
     text.write_text("hello")
     code, _, err = run(capsys, "scan", str(text))
-    assert code == 2 and "neither a pickle stream nor a zip archive" in err
+    assert code == 2 and "not a model file this scanner knows" in err
     code, _, err = run(capsys, "scan", str(tmp_path / "absent.pkl"))
     assert code == 2 and "cannot read" in err
     code, _, err = run(capsys, "scan", "--mode", "paranoid", str(text))

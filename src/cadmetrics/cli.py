@@ -72,15 +72,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_check_commands(commands)
 
-    scan_p = commands.add_parser("scan", help="scan pickled models without loading them")
+    scan_p = commands.add_parser(
+        "scan",
+        help="scan model files (pickle, joblib, PyTorch, numpy, safetensors, ONNX) without loading them",
+    )
     scan_p.add_argument("paths", nargs="+", metavar="PATH", help="files, or directories to walk")
-    scan_p.add_argument("--mode", default="blocklist", help="audit, blocklist (default) or allowlist")
+    scan_p.add_argument(
+        "--mode",
+        default="allowlist",
+        help="allowlist (default: vetted classes and functions only), blocklist (known techniques) or audit",
+    )
     scan_p.add_argument(
         "--allow",
         action="append",
         default=[],
         metavar="MODULE.NAME",
-        help="add to the allowlist (repeatable)",
+        help="admit this exact class or function (repeatable; a module or package is refused)",
     )
     scan_p.add_argument(
         "--block",

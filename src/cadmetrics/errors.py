@@ -62,7 +62,7 @@ class UnknownScanMode(ModelError, ValueError):
 
 
 class UnsupportedModelFormat(ModelError):
-    """Input that is neither a pickle stream nor a zip archive holding one: never "safe"."""
+    """Content that is none of the model formats the scanner knows: never "safe"."""
 
 
 class ModelRefused(ModelError):

@@ -27,6 +27,7 @@ from cadmetrics.errors import CadMetricsError, FeatureError, ModelRefused
 from cadmetrics.features.cache import FeatureCache, MemoryCache
 from cadmetrics.features.extractor import FeatureExtractor, FeatureVector
 from cadmetrics.models.loader import ModelLoader
+from cadmetrics.models.policy import Policy
 from cadmetrics.telemetry.facade import Telemetry
 from cadmetrics.vectors import VectorStore
 
@@ -45,6 +46,10 @@ class LinearModel:
 
     def predict(self, features: Any) -> Any:
         return np.asarray(features, dtype=float) @ self.weights
+
+
+#: The allowlist (the loader's default mode) admits the demo's model class by its exact name.
+TRUSTED = Policy().extend(allow=[f"{LinearModel.__module__}.{LinearModel.__qualname__}"])
 
 
 class _RunsCode:
@@ -158,7 +163,7 @@ def _models(telemetry: Telemetry, workdir: Path, summary: Summary) -> None:
     no_interface.write_bytes(pickle.dumps({"weights": [1.0, 2.0]}))
     snapshots = workdir / "snapshots"
     shutil.rmtree(snapshots, ignore_errors=True)
-    loader = ModelLoader("blocklist", snapshots_dir=snapshots, telemetry=telemetry)
+    loader = ModelLoader(policy=TRUSTED, snapshots_dir=snapshots, telemetry=telemetry)
     loader.load(good)
     loader.reload(better)
     outcomes = []
@@ -275,7 +280,7 @@ def traffic(telemetry: Telemetry, files: list[Path], workdir: Path) -> Iterator[
     refused = [workdir / "traffic-hostile.pkl", workdir / "traffic-no-predict.pkl"]
     refused[0].write_bytes(pickle.dumps(_RunsCode()))
     refused[1].write_bytes(pickle.dumps({"weights": [1.0]}))
-    loader = ModelLoader("blocklist", telemetry=telemetry)
+    loader = ModelLoader(policy=TRUSTED, telemetry=telemetry)
     step = 0
     while True:
         if step % 15 == 5:  # the safeguards keep showing, so their alerts fire while this runs

@@ -22,11 +22,11 @@ from cadmetrics.errors import (
 )
 from cadmetrics.models import Mode, Policy, scan
 from cadmetrics.models.interface import Interface
-from cadmetrics.models.loader import ModelLoader, _RestrictedUnpickler
+from cadmetrics.models.loader import ModelLoader
+from cadmetrics.models.loading import RestrictedUnpickler
 from tests.models.corpus import build_corpus
-from tests.models.toy import BrokenModel, NanModel, NotCallable, ToyModel
+from tests.models.toy import TOY_POLICY, BrokenModel, NanModel, NotCallable, ToyModel
 
-TOY_POLICY = Policy().extend(allow=["tests.models.toy"])
 ATTACKS = {p.name: p for p in build_corpus()}
 
 
@@ -62,7 +62,7 @@ def test_a_malicious_model_is_blocked_before_anything_runs(
     tmp_path: Path, telemetry: Telemetry, metrics: Any
 ) -> None:
     path, canary = attack(tmp_path)
-    loader = ModelLoader(telemetry=telemetry)
+    loader = ModelLoader(mode="blocklist", policy=TOY_POLICY, telemetry=telemetry)
     with pytest.raises(ModelBlocked, match="dangerous_global") as caught:
         loader.load(path)
     assert caught.value.report is not None
@@ -79,7 +79,7 @@ def test_a_malicious_model_is_blocked_before_anything_runs(
 def test_the_size_limit_comes_first(tmp_path: Path, telemetry: Telemetry, metrics: Any) -> None:
     path, canary = attack(tmp_path)
     with pytest.raises(ModelTooLarge, match="over the limit of 10"):
-        ModelLoader(max_bytes=10, telemetry=telemetry).load(path)
+        ModelLoader(policy=TOY_POLICY, max_bytes=10, telemetry=telemetry).load(path)
     assert metrics.value("cadmetrics_model_opcode_scans_total") == 0  # not even scanned
     assert metrics.value("cadmetrics_model_load_refusals_total", reason="too_large") == 1
     assert not canary.exists()
@@ -96,7 +96,7 @@ def test_the_size_limit_bounds_what_an_archive_unpacks_to(
     limit = 1024**2
     assert path.stat().st_size < limit
     with pytest.raises(ModelBlocked, match="malformed"):
-        ModelLoader(max_bytes=limit, telemetry=telemetry).load(path)
+        ModelLoader(policy=TOY_POLICY, max_bytes=limit, telemetry=telemetry).load(path)
     assert metrics.value("cadmetrics_model_opcode_blocked_total", reason="malformed") == 1
 
 
@@ -105,7 +105,7 @@ def test_the_digest_allowlist_comes_before_the_scan(
 ) -> None:
     good = write(tmp_path, "toy.pkl", ToyModel([1.0]))
     digest = hashlib.sha256(good.read_bytes()).hexdigest()
-    loader = ModelLoader(allowed_sha256=[digest.upper()], telemetry=telemetry)
+    loader = ModelLoader(policy=TOY_POLICY, allowed_sha256=[digest.upper()], telemetry=telemetry)
     loader.load(good)
     path, _ = attack(tmp_path)
     with pytest.raises(HashNotAllowed, match="is not on the allowed list"):
@@ -127,7 +127,7 @@ def test_the_digest_allowlist_comes_before_the_scan(
 def test_interface_validation_refuses_and_counts(
     tmp_path: Path, telemetry: Telemetry, metrics: Any, model: object, interface: Interface, failure: str
 ) -> None:
-    loader = ModelLoader(interface=interface, telemetry=telemetry)
+    loader = ModelLoader(policy=TOY_POLICY, interface=interface, telemetry=telemetry)
     with pytest.raises(InterfaceInvalid) as caught:
         loader.load(write(tmp_path, "m.pkl", model))
     assert caught.value.failure == failure
@@ -138,7 +138,7 @@ def test_interface_validation_refuses_and_counts(
 def test_a_failed_reload_leaves_the_previous_model_serving(
     tmp_path: Path, telemetry: Telemetry, metrics: Any
 ) -> None:
-    loader = ModelLoader(telemetry=telemetry)
+    loader = ModelLoader(policy=TOY_POLICY, telemetry=telemetry)
     first = loader.reload(write(tmp_path, "v1.pkl", ToyModel([1.0])))
     digest = loader.sha256
     path, canary = attack(tmp_path)
@@ -146,7 +146,7 @@ def test_a_failed_reload_leaves_the_previous_model_serving(
         loader.reload(path)
     with pytest.raises(InterfaceInvalid):
         loader.reload(write(tmp_path, "v2.pkl", {"no": "predict"}))
-    with pytest.raises(ModelLoadFailed, match="needs its framework's loader"):
+    with pytest.raises(ModelLoadFailed, match="no loader reads it"):
         loader.reload(_zip_model(tmp_path))
     assert loader.model is first and loader.sha256 == digest
     assert not canary.exists()
@@ -159,7 +159,7 @@ def _zip_model(tmp_path: Path) -> Path:
 
     path = tmp_path / "model.pt"
     with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("archive/data.pkl", pickle.dumps(ToyModel([1.0]), protocol=2))
+        archive.writestr("model/weights.pkl", pickle.dumps(ToyModel([1.0]), protocol=2))
     return path
 
 
@@ -179,7 +179,7 @@ def test_the_restricted_unpickler_refuses_on_its_own(tmp_path: Path, name: str) 
     data = ATTACKS[name].build(str(canary))
     for mode in (Mode.BLOCKLIST, Mode.ALLOWLIST):
         with pytest.raises(ModelBlocked, match="the restricted unpickler refused"):
-            _RestrictedUnpickler(io.BytesIO(data), mode, Policy()).load()
+            RestrictedUnpickler(io.BytesIO(data), mode, Policy()).load()
     assert not canary.exists()
 
 
@@ -196,7 +196,7 @@ def test_a_load_the_restricted_unpickler_refuses_is_counted_as_blocked(
     monkeypatch.setattr(loader_module, "scan", blind_scan)
     path, canary = attack(tmp_path)
     with pytest.raises(ModelBlocked, match="the restricted unpickler refused"):
-        ModelLoader(telemetry=telemetry).load(path)
+        ModelLoader(mode="blocklist", policy=TOY_POLICY, telemetry=telemetry).load(path)
     assert not canary.exists()
     assert metrics.value("cadmetrics_model_opcode_scans_total", mode="blocklist", result="blocked") == 1
     assert metrics.value("cadmetrics_model_opcode_scans_total", result="allowed") == 0
@@ -210,5 +210,5 @@ def test_a_load_the_restricted_unpickler_refuses_is_counted_as_blocked(
 def test_restricted_refusals_carry_the_policys_reason() -> None:
     data = pickle.dumps(collections.UserDict(a=1), protocol=2)  # not on the default allowlist
     with pytest.raises(ModelBlocked) as caught:
-        _RestrictedUnpickler(io.BytesIO(data), Mode.ALLOWLIST, Policy()).load()
+        RestrictedUnpickler(io.BytesIO(data), Mode.ALLOWLIST, Policy()).load()
     assert caught.value.block_reason == "not_allowlisted"

@@ -98,11 +98,18 @@ def test_modes_by_name_and_legacy_alias() -> None:
 def test_policies_extend_both_lists() -> None:
     class_ref = b"cmyapp.models\nClassifier\n)R."
     assert scan(class_ref, "allowlist").blocked
-    widened = Policy().extend(allow=["myapp.models"])
+    widened = Policy().extend(allow=["myapp.models.Classifier"])
     assert not scan(class_ref, "allowlist", widened).blocked
+    assert scan(b"cmyapp.models\nsave\n)R.", "allowlist", widened).blocked  # exact names only
     assert scan(class_ref, "blocklist", Policy().extend(block=["myapp"])).blocked
     # the blocklist wins even over an explicit allowlist entry
-    assert scan(b"cos\nsystem\n)R.", "allowlist", Policy().extend(allow=["os"])).blocked
+    assert scan(b"cos\nsystem\n)R.", "allowlist", Policy().extend(allow=["os.system"])).blocked
+
+
+@pytest.mark.parametrize("package", ["sklearn", "numpy", "tests.models", "collections"])
+def test_the_allowlist_refuses_whole_packages(package: str) -> None:
+    with pytest.raises(ValueError, match="name each of its classes"):
+        Policy().extend(allow=[package])
 
 
 @pytest.mark.parametrize(
@@ -127,7 +134,7 @@ def test_malformed_streams_are_blocked_with_an_offset(data: bytes, message: str)
 
 
 def test_input_that_is_neither_pickle_nor_zip_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(UnsupportedModelFormat, match="neither a pickle stream nor a zip archive"):
+    with pytest.raises(UnsupportedModelFormat, match="not a model file this scanner knows"):
         scan(b"\x7fELF\x02\x01\x01")
     with pytest.raises(UnsupportedModelFormat):
         scan(b"")

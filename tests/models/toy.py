@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cadmetrics.models import Policy
+
 
 class ToyModel:
     def __init__(self, weights: list[float]) -> None:
@@ -26,3 +28,9 @@ class BrokenModel(ToyModel):
 
 class NotCallable:
     predict = 3
+
+
+#: The toys, admitted by exact name (as a host names its own model classes).
+TOY_POLICY = Policy().extend(
+    allow=[f"tests.models.toy.{cls.__name__}" for cls in (ToyModel, NanModel, BrokenModel, NotCallable)]
+)

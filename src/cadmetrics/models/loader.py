@@ -1,23 +1,21 @@
-"""``ModelLoader``: load pickled models only after they pass every check, and say so in metrics.
+"""``ModelLoader``: load model files only after they pass every check, and say so in metrics.
 
 The steps run in this order, and no byte is unpickled for real before the first three pass:
-size limit, sha256 allowlist (when given), scan; then a restricted unpickler whose
-``find_class`` enforces the same policy again (defence in depth: a scanner bug alone does not
-make a load unsafe), then interface validation, then commit. A refused ``reload`` leaves the
-previous model serving. ``audit`` mode loads whatever it records: never use it on untrusted
-files.
+size limit, sha256 allowlist (when given), scan; then the format's loader
+(:mod:`cadmetrics.models.loading`) whose ``find_class`` enforces the same policy again
+(defence in depth: a scanner bug alone does not make a load unsafe), then interface
+validation, then commit. A refused ``reload`` leaves the previous model serving. ``audit``
+mode loads whatever it records: never use it on untrusted files.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-import pickle
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cadmetrics.errors import (
     HashNotAllowed,
@@ -32,10 +30,12 @@ from cadmetrics.errors import (
     UnsupportedModelFormat,
 )
 from cadmetrics.models.interface import Interface
+from cadmetrics.models.loading import load_content
 from cadmetrics.models.policy import DEFAULT_POLICY, Mode, Policy, parse_mode
 from cadmetrics.models.report import ScanReport
-from cadmetrics.models.scan import extension_cache_cleared, scan
+from cadmetrics.models.scan import scan
 from cadmetrics.models.snapshots import Snapshot, SnapshotStore
+from cadmetrics.models.tensors import torch_available
 from cadmetrics.telemetry.facade import Telemetry
 
 #: Default size limit: larger models must be allowed explicitly.
@@ -43,42 +43,26 @@ DEFAULT_MAX_BYTES = 2 * 1024**3
 
 PathLike = str | os.PathLike[str]
 
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    """The real unpickler, importing only what the policy admits in the loader's mode."""
-
-    def __init__(self, stream: io.BytesIO, mode: Mode, policy: Policy) -> None:
-        super().__init__(stream)
-        self._mode = mode
-        self._policy = policy
-
-    def find_class(self, module: str, name: str, /) -> Any:
-        if self._mode is not Mode.AUDIT:
-            judgement = self._policy.judge(module, name, self._mode)
-            if not judgement.allowed:
-                raise ModelBlocked(
-                    f"the restricted unpickler refused {module}.{name}: {judgement.detail}",
-                    block_reason=judgement.reason,
-                )
-        return super().find_class(module, name)
-
-    def persistent_load(self, pid: object) -> Any:
-        raise pickle.UnpicklingError("persistent ids need the framework's own loader")
+#: Formats that hold weights, not an object with methods: no default interface applies.
+WEIGHT_FORMATS = frozenset({"torch", "torch-legacy", "torchscript", "numpy", "npz", "safetensors", "onnx"})
 
 
 class ModelLoader:
     """Loads, validates and keeps the model that serves.
 
     ``mode`` is checked now: an unknown name raises :class:`~cadmetrics.errors.UnknownScanMode`
-    instead of quietly skipping the scan. ``allowed_sha256`` (full hex digests) restricts
-    loads to known files. ``max_bytes`` bounds the file, and what a zip archive unpacks to
-    during the scan. ``interface`` is what the model must offer (default: a callable
-    ``predict``).
+    instead of quietly skipping the scan; ``allowlist`` is the default. ``allowed_sha256``
+    (full hex digests) restricts loads to known files. ``max_bytes`` bounds the file, and what
+    it unpacks to during the scan. ``interface`` is what the model must offer (default: a
+    callable ``predict`` for objects such as estimators; nothing for weights: mappings of
+    tensors, arrays, ONNX models, TorchScript modules). ``tensors`` says what PyTorch and
+    safetensors tensors become: ``"numpy"`` arrays, ``"torch"`` tensors sharing their memory
+    (needs torch), or, by default, torch tensors when torch is installed.
     """
 
     def __init__(
         self,
-        mode: str | Mode = Mode.BLOCKLIST,
+        mode: str | Mode = Mode.ALLOWLIST,
         *,
         policy: Policy = DEFAULT_POLICY,
         max_bytes: int = DEFAULT_MAX_BYTES,
@@ -88,12 +72,16 @@ class ModelLoader:
         keep: int = 3,
         health_check: Callable[[Any], object] | None = None,
         telemetry: Telemetry | None = None,
+        tensors: Literal["numpy", "torch"] | None = None,
     ) -> None:
         self.mode = parse_mode(mode)
         self.policy = policy
         self.max_bytes = max_bytes
         self.allowed_sha256 = None if allowed_sha256 is None else frozenset(h.lower() for h in allowed_sha256)
-        self.interface = interface if interface is not None else Interface()
+        self.interface = interface
+        if tensors not in (None, "numpy", "torch"):
+            raise ValueError(f"tensors must be 'numpy' or 'torch', not {tensors!r}")
+        self.as_torch = torch_available() if tensors is None else tensors == "torch"
         tel = telemetry if telemetry is not None else Telemetry()
         self._scans = tel.counter("cadmetrics_model_opcode_scans_total")
         self._blocked = tel.counter("cadmetrics_model_opcode_blocked_total")
@@ -236,14 +224,14 @@ class ModelLoader:
         report = self._scan(data, source)
         verdict = "allowed"
         try:
-            model = self._unpickle(data, source, report)
+            model = self._load(data, source, report)
         except ModelBlocked:  # the second check refused what the first allowed
             verdict = "blocked"
             raise
         finally:
             self._scans.inc(mode=self.mode.value, result=verdict)
         try:
-            self.interface.validate(model)
+            self._interface_for(report).validate(model)
         except InterfaceInvalid as invalid:
             self._invalid.inc(reason=invalid.failure)
             raise InterfaceInvalid(f"{source}: {invalid}", invalid.failure) from invalid
@@ -276,21 +264,31 @@ class ModelLoader:
             self._scans.inc(mode=self.mode.value, result="blocked")
             for reason in report.block_reasons:
                 self._blocked.inc(reason=reason, mode=self.mode.value)
-            raise ModelBlocked(f"{path}: blocked: " + ", ".join(report.block_reasons), report)
+            trusted = f"Policy().extend(allow={list(report.to_allow)!r})"
+            advice = f"; if you trust this file, admit its classes with {trusted}" if report.to_allow else ""
+            raise ModelBlocked(f"{path}: blocked: " + ", ".join(report.block_reasons) + advice, report)
         return report
 
-    def _unpickle(self, data: bytes, path: str, report: ScanReport) -> Any:
-        if report.members:
-            raise ModelLoadFailed(
-                f"{path}: a zip archive passed the scan, but loading one needs its framework's "
-                "loader (for PyTorch: torch.load(path, weights_only=True))"
-            )
+    def _load(self, data: bytes, path: str, report: ScanReport) -> Any:
         try:
-            with extension_cache_cleared():  # so that every EXT code meets find_class
-                return _RestrictedUnpickler(io.BytesIO(data), self.mode, self.policy).load()
+            return load_content(
+                data, report.format, self.mode, self.policy, as_torch=self.as_torch, max_bytes=self.max_bytes
+            )
         except ModelBlocked as blocked:
             if self.mode is not Mode.AUDIT:
                 self._blocked.inc(reason=blocked.block_reason, mode=self.mode.value)
             raise ModelBlocked(f"{path}: {blocked}", report, blocked.block_reason) from blocked
+        except ModelLoadFailed as failed:
+            raise ModelLoadFailed(f"{path}: {failed}") from failed
         except Exception as exc:
-            raise ModelLoadFailed(f"{path}: cannot unpickle: {type(exc).__name__}: {exc}") from exc
+            raise ModelLoadFailed(
+                f"{path}: cannot load the {report.format} file: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _interface_for(self, report: ScanReport) -> Interface:
+        """The declared interface, or the default for the file's format: weights (PyTorch
+        files, arrays, safetensors, ONNX, TorchScript) need none; pickled objects (estimators)
+        a ``predict``."""
+        if self.interface is not None:
+            return self.interface
+        return Interface(methods=()) if report.format in WEIGHT_FORMATS else Interface()

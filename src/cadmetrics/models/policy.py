@@ -1,15 +1,20 @@
 """Scan modes and policies: which globals a pickle may name.
 
-A policy is data: two sets of dotted prefixes. An entry matches a global ``module.name`` when
-it equals it or is a prefix of it at a dot, so ``os`` covers ``os.system`` and
-``os.path.join``, and ``builtins.eval`` covers just that function. The blocklist wins in every
-mode: the allowlist can widen what is admitted, never readmit something known to be dangerous.
+A policy is data: two sets of dotted names. A blocklist entry matches a global
+``module.name`` when it equals it or is a prefix of it at a dot, so ``os`` covers
+``os.system`` and ``os.path.join`` (blocking a whole package is sound). An allowlist entry
+matches only the global it names exactly: a class admitted for reconstruction (an estimator,
+a numpy dtype) is no licence for every function of its module, some of which write files or
+run code. The blocklist wins in every mode: the allowlist can widen what is admitted, never
+readmit something known to be dangerous.
 """
 
 from __future__ import annotations
 
 import _compat_pickle
 import enum
+import importlib.resources
+import importlib.util
 import warnings
 from collections.abc import Iterable
 
@@ -49,255 +54,34 @@ def parse_mode(mode: str | Mode) -> Mode:
         raise UnknownScanMode(f"unknown scan mode {mode!r}: use one of audit, blocklist, allowlist") from None
 
 
-#: Globals no model needs and attackers use: code execution, process and file access, network,
-#: imports, nested deserialisation, foreign function calls, indirection through functools and
-#: operator, and the interpreter's own machinery.
-DEFAULT_BLOCKLIST = frozenset(
-    {
-        # processes, shells, the OS
-        "os",
-        "posix",
-        "nt",
-        "posixpath",
-        "ntpath",
-        "subprocess",
-        "pty",
-        "commands",
-        "popen2",
-        "platform",
-        "shutil",
-        "signal",
-        "resource",
-        "sys",
-        "_posixsubprocess",
-        "multiprocessing",
-        "concurrent",
-        "threading",
-        "_thread",
-        "asyncio",
-        "sched",
-        # code execution and imports
-        "builtins.eval",
-        "builtins.exec",
-        "builtins.compile",
-        "builtins.__import__",
-        "builtins.open",
-        "builtins.input",
-        "builtins.breakpoint",
-        "builtins.help",
-        "builtins.getattr",
-        "builtins.setattr",
-        "builtins.delattr",
-        "builtins.globals",
-        "builtins.locals",
-        "builtins.vars",
-        "builtins.exit",
-        "builtins.quit",
-        "builtins.memoryview",
-        "builtins.type",
-        "builtins.classmethod",
-        "builtins.staticmethod",
-        "builtins.property",
-        "builtins.super",
-        "importlib",
-        "imp",
-        "pkgutil",
-        "zipimport",
-        "runpy",
-        "code",
-        "codeop",
-        "types",
-        "inspect",
-        "ast",
-        "dis",
-        "gc",
-        "ctypes",
-        "_ctypes",
-        "cffi",
-        "marshal",
-        "_io",
-        "io",
-        "pathlib",
-        "tempfile",
-        "glob",
-        "fileinput",
-        "linecache",
-        "mmap",
-        "faulthandler",
-        # profilers, debuggers, documentation and packaging tools that run code
-        "cProfile",
-        "profile",
-        "pstats",
-        "timeit",
-        "trace",
-        "pdb",
-        "bdb",
-        "pydoc",
-        "doctest",
-        "unittest",
-        "idlelib",
-        "lib2to3",
-        "pip",
-        "setuptools",
-        "distutils",
-        "ensurepip",
-        "venv",
-        "site",
-        "sysconfig",
-        "webbrowser",
-        "antigravity",
-        "this",
-        # indirection
-        "_operator",
-        "_frozen_importlib",
-        "_frozen_importlib_external",
-        "_osx_support",
-        "_aix_support",
-        "_bootsubprocess",
-        "_posixshmem",
-        "_winapi",
-        "msvcrt",
-        "winreg",
-        "functools.partial",
-        "functools.reduce",
-        "functools.partialmethod",
-        "functools.singledispatch",
-        "operator.attrgetter",
-        "operator.methodcaller",
-        "operator.itemgetter",
-        "operator.call",
-        "copyreg.add_extension",
-        "copyreg.__newobj__",
-        "copyreg.__newobj_ex__",
-        # nested deserialisation
-        "pickle",
-        "_pickle",
-        "cPickle",
-        "pickletools",
-        "shelve",
-        "dill",
-        "cloudpickle",
-        "joblib",
-        "torch.load",
-        "torch.hub",
-        "torch.jit",
-        "torch.package",
-        "torch.serialization",
-        "numpy.load",
-        "numpy.lib.npyio",
-        "numpy.testing",
-        "numpy.f2py",
-        "numpy.distutils",
-        "yaml",
-        "jsonpickle",
-        # corners of allowlisted packages that run code, spawn processes, fetch or import by
-        # name (sklearn.utils._testing runs a Python script in a subprocess)
-        "sklearn.utils._testing",
-        "sklearn.utils.estimator_checks",
-        "sklearn.utils.discovery",
-        "sklearn.utils._set_output",
-        "sklearn.datasets",
-        "sklearn.externals",
-        "sklearn.callback",
-        "sklearn.conftest",
-        "scipy.sparse.linalg",
-        # network
-        "socket",
-        "_socket",
-        "ssl",
-        "http",
-        "urllib",
-        "urllib2",
-        "httplib",
-        "ftplib",
-        "smtplib",
-        "telnetlib",
-        "poplib",
-        "imaplib",
-        "xmlrpc",
-        "socketserver",
-        "requests",
-        "aiohttp",
-        # other known gadgets
-        "logging.config",
-        "uuid._get_command_stdout",
-        "ctypes.util",
-        "sqlite3",
-        "_sqlite3",
-        "dbm",
-        "zipfile",
-        "tarfile",
-        "lzma",
-        "bz2",
-        "gzip",
-        "zlib.decompressobj",
-    }
-)
+def _entries(name: str) -> dict[str, tuple[str, ...]]:
+    """A policy data file: one global per line, then its tab-separated notes."""
+    text = importlib.resources.files("cadmetrics.models").joinpath("data", name).read_text(encoding="utf-8")
+    entries: dict[str, tuple[str, ...]] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            qualified, *notes = line.split("\t")
+            entries[qualified] = tuple(notes)
+    return entries
 
-#: Ordinary models: builtin containers and scalars, collections, datetime, decimal, numpy
-#: arrays and dtypes, scipy sparse matrices and scikit-learn estimators.
-DEFAULT_ALLOWLIST = frozenset(
-    {
-        *(
-            f"builtins.{name}"
-            for name in (
-                "set",
-                "frozenset",
-                "list",
-                "dict",
-                "tuple",
-                "bytearray",
-                "bytes",
-                "complex",
-                "int",
-                "float",
-                "bool",
-                "str",
-                "slice",
-                "range",
-                "object",
-                "NoneType",
-            )
-        ),
-        "copyreg._reconstructor",
-        "_codecs.encode",  # how protocols 0-2 write bytes
-        "collections.OrderedDict",
-        "collections.defaultdict",
-        "collections.deque",
-        "collections.Counter",
-        "collections.ChainMap",
-        "datetime.datetime",
-        "datetime.date",
-        "datetime.time",
-        "datetime.timedelta",
-        "datetime.timezone",
-        "decimal.Decimal",
-        "fractions.Fraction",
-        "uuid.UUID",
-        "numpy.ndarray",
-        "numpy.dtype",
-        "numpy.core.multiarray._reconstruct",
-        "numpy._core.multiarray._reconstruct",
-        "numpy.core.multiarray.scalar",
-        "numpy._core.multiarray.scalar",
-        "numpy.random._pickle",
-        "numpy.ma.core._mareconstruct",
-        "numpy.core.numeric._frombuffer",  # protocol 5 arrays
-        "numpy._core.numeric._frombuffer",
-        # random generators kept by estimators (RandomState, Generator and their bit generators)
-        "numpy.random.mtrand.RandomState",
-        "numpy.random._generator.Generator",
-        "numpy.random._mt19937.MT19937",
-        "numpy.random._pcg64.PCG64",
-        "numpy.random._pcg64.PCG64DXSM",
-        "numpy.random._philox.Philox",
-        "numpy.random._sfc64.SFC64",
-        "numpy.random.bit_generator.SeedSequence",
-        "numpy.random.bit_generator.__pyx_unpickle_SeedSequence",
-        "scipy.sparse",
-        "sklearn",
-    }
-)
+
+#: Every callable, in the standard library and the supported packages, that executes code,
+#: compiles, imports, spawns a process, opens or writes a file, opens a connection or unpickles
+#: again, found by static analysis of their sources (``tools/find_dangerous_callables.py``),
+#: with the published techniques of the advisories: name -> (why,). Blocking is by prefix.
+BLOCKLIST_ENTRIES = _entries("blocklist.txt")
+DEFAULT_BLOCKLIST = frozenset(BLOCKLIST_ENTRIES)
+
+#: Exactly the classes and vetted reconstructors and functions that real models of the
+#: supported libraries pickle, recorded by pickling them (``tools/record_pickled_globals.py``),
+#: and what ``torch.load(weights_only=True)`` admits: name -> (kind, library). No package
+#: prefixes: each entry admits itself only.
+ALLOWLIST_ENTRIES = _entries("allowlist.txt")
+DEFAULT_ALLOWLIST = frozenset(ALLOWLIST_ENTRIES)
+#: Classes admitted only to be rebuilt (NEWOBJ then BUILD, as their own pickles do), never
+#: called: their constructor does what a model file must not (lightgbm's Booster opens files
+#: and network connections from its arguments). The scan reports any call of one.
+REBUILD_ONLY = frozenset(name for name, notes in ALLOWLIST_ENTRIES.items() if notes[:1] == ("rebuild",))
 
 #: Attribute names that, reached through a dotted global name (``pkg.os.system``), mean a
 #: traversal into something dangerous whatever module it starts from.
@@ -319,9 +103,22 @@ class Policy:
 
     blocklist: frozenset[str] = DEFAULT_BLOCKLIST
     allowlist: frozenset[str] = DEFAULT_ALLOWLIST
+    rebuild_only: frozenset[str] = REBUILD_ONLY
 
     def extend(self, *, block: Iterable[str] = (), allow: Iterable[str] = ()) -> Policy:
-        return Policy(self.blocklist | frozenset(block), self.allowlist | frozenset(allow))
+        """A new policy with more entries. ``allow`` names exact classes or functions
+        (``mypkg.models.Net``); naming a module or package raises :class:`ValueError`, since
+        it would admit nothing (and admitting a whole package is what lets a payload in)."""
+        allowed = frozenset(allow)
+        for entry in allowed:
+            if "." not in entry or _is_module(entry):
+                raise ValueError(
+                    f"allow entries name classes or functions exactly; {entry!r} is a module or "
+                    "package: name each of its classes the models need"
+                )
+        return Policy(
+            self.blocklist | frozenset(block), self.allowlist | allowed, self.rebuild_only - allowed
+        )
 
     def judge(self, module: str, name: str, mode: Mode) -> Judgement:
         """Judge the global ``module.name`` as the unpickler would resolve it: Python 2 names
@@ -344,10 +141,9 @@ class Policy:
                 f"{module}.{name} walks attributes and is not exactly allowlisted",
             )
         if mode is Mode.ALLOWLIST:
-            allowed_by = _match(spellings[-1], self.allowlist)
-            if allowed_by is None:
+            if spellings[-1] not in self.allowlist:
                 return Judgement(False, "not_allowlisted", f"{spellings[-1]} is not on the allowlist")
-            return Judgement(True, "allowed", f"allowlisted ({allowed_by})")
+            return Judgement(True, "allowed", "allowlisted")
         return Judgement(True, "allowed", "not on the blocklist")
 
 
@@ -363,6 +159,14 @@ def _spellings(module: str, name: str) -> tuple[str, ...]:
     if module in _compat_pickle.IMPORT_MAPPING:
         return (written, f"{_compat_pickle.IMPORT_MAPPING[module]}.{name}")
     return (written,)
+
+
+def _is_module(name: str) -> bool:
+    """Whether ``name`` is an importable module (its parent packages are imported to tell)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _match(qualified: str, entries: frozenset[str]) -> str | None:

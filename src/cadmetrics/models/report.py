@@ -37,15 +37,39 @@ class GlobalRef:
 
 @attrs.frozen
 class Problem:
-    """A stream that is not a clean pickle: truncated, malformed, trailing data, a bad zip."""
+    """A finding that is not a global: a stream that is not a clean pickle (truncated,
+    malformed, trailing data), a tampered or oversized archive, a container whose header lies,
+    an ONNX reference to data outside the model's folder. ``reason`` is the contract's block
+    reason."""
 
     offset: int
     message: str
     member: str | None = None
+    reason: str = "malformed"
 
     def __str__(self) -> str:
         where = f"{self.member}@{self.offset}" if self.member else f"offset {self.offset}"
         return f"{where}: {self.message}"
+
+
+class Role(enum.StrEnum):
+    """What a member of a container (or a section of a file) is to the framework that reads it."""
+
+    PICKLE = "pickle"  # unpickled by the framework's loader: scanned
+    STORAGE = "storage"  # raw tensor bytes (a PyTorch storage, a joblib inline array)
+    ARRAY = "array"  # a numpy .npy array of plain values
+    SOURCE = "source"  # TorchScript source text, compiled by TorchScript, never unpickled
+    METADATA = "metadata"  # version markers, byte order, JSON headers
+    DATA = "data"  # bytes no reader unpickles
+
+
+@attrs.frozen
+class Part:
+    """One member of a container, or one section of a file, and its role."""
+
+    name: str
+    role: Role
+    size: int
 
 
 @attrs.frozen
@@ -63,6 +87,13 @@ class ScanReport:
     size: int
     seconds: float
     source: str = "<bytes>"
+    format: str = "pickle"  # what the content is (pickle, joblib, torch, safetensors, onnx...)
+    parts: tuple[Part, ...] = ()  # every member or section with its role
+
+    @property
+    def has_code(self) -> bool:
+        """Whether any part of the file is unpickled by its framework (only those can run code)."""
+        return self.pickle_count > 0 or bool(self.members)
 
     @property
     def blocked(self) -> bool:
@@ -72,20 +103,28 @@ class ScanReport:
     def block_reasons(self) -> tuple[str, ...]:
         """The contract's reasons for the findings that block (or would block, in audit)."""
         reasons = [g.reason for g in self.globals if not g.allowed]
-        if self.problems:
-            reasons.append("malformed")
+        reasons.extend(problem.reason for problem in self.problems)
         return tuple(dict.fromkeys(reasons))
 
+    @property
+    def to_allow(self) -> tuple[str, ...]:
+        """The globals the allowlist refused (and the blocklist did not): what a host that
+        trusts this file names in ``Policy.extend(allow=...)``."""
+        return tuple(dict.fromkeys(g.qualified for g in self.globals if g.reason == "not_allowlisted"))
+
     def render(self) -> str:
+        code = f"{self.pickle_count} pickle(s)" if self.has_code else "no pickle: no code"
         lines = [
-            f"{self.source}: {self.verdict.upper()} ({self.mode} mode, {self.pickle_count} pickle(s), "
+            f"{self.source}: {self.verdict.upper()} ({self.format}, {self.mode} mode, {code}, "
             f"{self.size} bytes, sha256 {self.sha256[:16]}...)"
         ]
         for ref in self.globals:
             if not ref.allowed:
                 where = f"{ref.member}@{ref.position}" if ref.member else f"offset {ref.position}"
                 lines.append(f"  {ref.reason}: {ref.qualified} at {where}: {ref.detail}")
-        lines.extend(f"  malformed: {problem}" for problem in self.problems)
+        lines.extend(f"  {problem.reason}: {problem}" for problem in self.problems)
+        if self.to_allow:
+            lines.append(f"  if you trust this file: Policy().extend(allow={list(self.to_allow)!r})")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, object]:
@@ -93,6 +132,7 @@ class ScanReport:
         data["verdict"] = self.verdict.value
         data["mode"] = self.mode.value
         data["opcodes"] = dict(self.opcodes)
+        data["parts"] = [{"name": p.name, "role": p.role.value, "size": p.size} for p in self.parts]
         return data
 
     def to_json(self) -> str:

@@ -1,44 +1,49 @@
-"""The pickle security scan: the real unpickler reads the stream, and nothing it builds is real.
+"""The security scan: a model file's format found by its content, each part read as its
+framework reads it, every pickle run by the real unpickler with nothing it builds real.
 
-A scanner that parses pickles on its own can be walked past by any stream it reads
-differently from ``pickle.load`` (a renamed import, a memoised string, an extension code).
-This one has no parser: it runs CPython's own C unpickler with a ``find_class`` that returns
-inert stand-in classes instead of importing anything. Every global the real unpickler would
-import is therefore seen, resolved exactly as it would be, and judged by the policy; REDUCE,
-BUILD, NEWOBJ, INST and OBJ then act on stand-ins that ignore their arguments, so no code of
-the stream's choosing runs, whatever the mode.
+The formats are the ones teams ship: raw pickles (protocols 0-5, several in a row), joblib
+(its inline arrays, and every compression it writes), PyTorch (zip archives, TorchScript, the
+legacy format), numpy ``.npy``/``.npz``, safetensors and ONNX. Nothing is judged by a file's
+name. Pickles are scanned by :mod:`cadmetrics.models.pickle_scan`; tensors' bytes, source text
+and headers are data, checked for what they could hide, never unpickled.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copyreg
-import gc
 import hashlib
 import io
 import os
-import pickle
-import pickletools
 import threading
 import time
-import warnings
 import zipfile
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import attrs
-
 from cadmetrics.errors import InputError, UnsupportedModelFormat
+from cadmetrics.models import npy_file, onnx_file, safetensors_file, torch_layout
+from cadmetrics.models.archive import crc_problem, list_members, without_crc_check
+from cadmetrics.models.compressed import compression_of, open_decompressed
+from cadmetrics.models.joblib_pickle import ArrayWrapper, DtypeRecipe, JoblibUnpickler, is_wrapper
+from cadmetrics.models.pickle_scan import (
+    FAILED,
+    Inert,
+    ScanState,
+    head,
+    looks_like_pickle,
+    scan_one,
+    scan_streams,
+    scan_unless_data,
+)
 from cadmetrics.models.policy import DEFAULT_POLICY, Mode, Policy, parse_mode
-from cadmetrics.models.report import GlobalRef, Problem, ScanReport, Verdict
+from cadmetrics.models.report import Part, Problem, Role, ScanReport, Verdict
 
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
 
 _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
 
-#: What one scan may decompress from an archive, in all, unless told otherwise.
+#: What one scan may decompress, in all (zip members, compressed joblib streams), unless told
+#: otherwise.
 DEFAULT_MAX_UNPACKED_BYTES = 4 * 1024**3
 
 #: How much of an archive member is read to tell a pickle from data: enough for the first
@@ -46,131 +51,30 @@ DEFAULT_MAX_UNPACKED_BYTES = 4 * 1024**3
 _MEMBER_HEAD = 4096
 
 
-class _Inert:
-    """Stands in for every object a pickle asks for: accepts any arguments, any state, any
-    items, and does nothing with them (not even keep them, so payloads are freed at once)."""
-
-    __slots__ = ("__weakref__",)
-
-    def __new__(cls, *args: object, **kwargs: object) -> _Inert:
-        return object.__new__(cls)
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        pass
-
-    def __call__(self, *args: object, **kwargs: object) -> _Inert:
-        return _Inert()
-
-    def __setstate__(self, state: object) -> None:
-        pass
-
-    def __setitem__(self, key: object, value: object) -> None:
-        pass
-
-    def append(self, item: object) -> None:
-        pass
-
-    def extend(self, items: object) -> None:
-        pass
-
-    def add(self, item: object) -> None:
-        pass
-
-
-class _InertUnpickler(pickle.Unpickler):
-    """CPython's unpickler, with every global and persistent id replaced by an inert stand-in."""
-
-    def __init__(self, stream: BinaryIO, scan: _ScanState, member: str | None, index: int) -> None:
-        super().__init__(stream)
-        self._stream = stream
-        self._scan = scan
-        self._member = member
-        self._index = index
-        self._classes: dict[tuple[str, str], type[_Inert]] = {}
-
-    def find_class(self, module: str, name: str, /) -> Any:
-        scan = self._scan
-        judgement = scan.policy.judge(module, name, scan.judging_mode)
-        scan.globals.append(
-            GlobalRef(
-                module,
-                name,
-                self._stream.tell(),
-                self._index,
-                self._member,
-                judgement.allowed,
-                judgement.reason,
-                judgement.detail,
-            )
-        )
-        key = (module, name)
-        stand_in = self._classes.get(key)
-        if stand_in is None:
-            stand_in = type(f"{module}.{name}", (_Inert,), {"__slots__": ()})
-            self._classes[key] = stand_in
-        return stand_in
-
-    def persistent_load(self, pid: object) -> Any:
-        self._scan.persistent_ids += 1
-        return _Inert()
-
-
-@attrs.define
-class _ScanState:
-    mode: Mode
-    policy: Policy
-    globals: list[GlobalRef] = attrs.Factory(list)
-    problems: list[Problem] = attrs.Factory(list)
-    protocols: list[int] = attrs.Factory(list)
-    members: list[str] = attrs.Factory(list)
-    opcodes: Counter[str] = attrs.Factory(Counter)
-    pickles: int = 0
-    persistent_ids: int = 0
-
-    @property
-    def judging_mode(self) -> Mode:
-        """Audit records what the blocklist would say, and blocks nothing."""
-        return Mode.BLOCKLIST if self.mode is Mode.AUDIT else self.mode
-
-
 def scan(
     source: Source,
-    mode: str | Mode = Mode.BLOCKLIST,
+    mode: str | Mode = Mode.ALLOWLIST,
     policy: Policy = DEFAULT_POLICY,
     *,
     name: str | None = None,
     max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_BYTES,
 ) -> ScanReport:
-    """Scan a pickle (raw, several concatenated, or inside a zip archive) without running it.
+    """Scan a model file without running any of it.
 
     ``source`` is a path, the bytes, or a binary file. Raises :class:`UnsupportedModelFormat`
-    for input that is neither a pickle nor a zip archive, :class:`InputError` when it cannot
-    be read; everything wrong inside a stream is a problem in the report, never an exception.
-    ``name`` is how the report names the source (default: its path, or ``<bytes>``).
-    ``max_unpacked_bytes`` bounds what the scan decompresses from a zip archive, in all: past
-    it, the rest of the archive is a problem (a zip bomb), not hours and gigabytes.
+    for content that is none of the formats above, :class:`InputError` when it cannot be read;
+    everything wrong inside a file is a finding in the report, never an exception. ``name`` is
+    how the report names the source (default: its path, or ``<bytes>``). ``max_unpacked_bytes``
+    bounds what the scan decompresses, in all: past it, the rest is a finding (a bomb), not
+    hours and gigabytes. ``allowlist`` is the default mode: a blocklist can only ever stop the
+    techniques it knows.
     """
     chosen = parse_mode(mode)
     started = time.perf_counter()
-    state = _ScanState(chosen, policy)
+    state = ScanState(chosen, policy, max_unpacked_bytes)
     with _Input.open(source) as opened:
         shown = name or opened.shown
-        head = _head(opened.stream)
-        looks_zip = head[:4] in _ZIP_SIGNATURES or (opened.size >= 22 and zipfile.is_zipfile(opened.stream))
-        looks_pickle = _looks_like_pickle(head, complete=len(head) == opened.size)
-        if not looks_zip and not looks_pickle:
-            raise UnsupportedModelFormat(
-                f"{shown}: neither a pickle stream nor a zip archive (starts {head[:8]!r})"
-            )
-        if looks_pickle and looks_zip:  # a polyglot is scanned both ways
-            opened.stream.seek(0)
-            _scan_unless_data(opened.stream, opened.size, None, state)
-        elif looks_pickle:
-            opened.stream.seek(0)
-            _scan_streams(opened.stream, opened.size, None, state)
-        if looks_zip:
-            opened.stream.seek(0)
-            _scan_archive(opened.stream, state, max_unpacked_bytes)
+        found = _scan_content(opened, state, shown)
         digest = opened.sha256()
     blocked = chosen is not Mode.AUDIT and (
         bool(state.problems) or any(not ref.allowed for ref in state.globals)
@@ -189,7 +93,297 @@ def scan(
         size=opened.size,
         seconds=time.perf_counter() - started,
         source=shown,
+        format=found,
+        parts=tuple(state.parts),
     )
+
+
+def _scan_content(opened: _Input, state: ScanState, shown: str) -> str:
+    """Scan what ``opened`` holds; the name of its format."""
+    stream, size = opened.stream, opened.size
+    first = head(stream)
+    looks_zip = first[:4] in _ZIP_SIGNATURES or (size >= 22 and zipfile.is_zipfile(stream))
+    stream.seek(0)
+    looks_pickle = looks_like_pickle(first, complete=len(first) == size)
+    if looks_zip:
+        if looks_pickle:  # a polyglot is scanned both ways
+            scan_unless_data(stream, size, None, state)
+            stream.seek(0)
+        return _scan_archive(stream, size, state)
+    if first.startswith(npy_file.MAGIC):
+        npy_file.scan_npy(stream, size, None, state)
+        return "numpy"
+    if safetensors_file.looks_like_safetensors(first, size):
+        if looks_pickle:  # torch.load unpickles any file that is not a zip: see what it would
+            scan_unless_data(stream, size, None, state, header_is_data=True)
+            stream.seek(0)
+        return _scan_safetensors(stream, size, state)
+    compression = compression_of(first)
+    if compression is not None:
+        if looks_pickle:  # what pickle.load would make of it, as well as joblib
+            scan_unless_data(stream, size, None, state)
+            stream.seek(0)
+        return _scan_compressed(stream, compression, state, shown)
+    if looks_pickle:
+        return _scan_raw(stream, size, None, state)
+    if first[:1] == b"\x08" and size <= state.limit:
+        data = stream.read()
+        if onnx_file.looks_like_onnx(data):
+            _scan_onnx(data, opened.path, state)
+            return "onnx"
+    raise UnsupportedModelFormat(
+        f"{shown}: not a model file this scanner knows (pickle, joblib, PyTorch, numpy, "
+        f"safetensors, ONNX, or a zip archive of them; starts {first[:8]!r})"
+    )
+
+
+# -- raw pickles, joblib and PyTorch's legacy format -------------------------------------------
+
+
+def _scan_raw(stream: BinaryIO, size: int, member: str | None, state: ScanState) -> str:
+    """Pickles from the start of ``stream``: as ``pickle.load`` reads them, and, when they
+    name joblib's array wrapper, as ``joblib.load`` does too; PyTorch's legacy format is
+    recognised by its first pickle and its raw storages walked."""
+    start = stream.tell()
+    first = scan_one(stream, member, 0, state)
+    if first == torch_layout.LEGACY_MAGIC and not isinstance(first, bool):
+        return _scan_legacy(stream, size, member, state)
+    if first is not FAILED:
+        scan_streams(stream, size, member, state, index=1)
+    state.parts.append(Part(member or "pickle", Role.PICKLE, size - start))
+    if not state.joblib:
+        return "pickle"
+    stream.seek(start)
+    _rescan_as_joblib(stream, size, member, state)
+    return "joblib"
+
+
+def _scan_legacy(stream: BinaryIO, size: int, member: str | None, state: ScanState) -> str:
+    built: object = None
+    for index in range(1, torch_layout.LEGACY_PICKLES):
+        built = scan_one(stream, member, index, state)
+        if built is FAILED:
+            return "torch-legacy"
+    pickles_end = stream.tell()
+    state.parts.append(Part("pickles", Role.PICKLE, pickles_end))
+    problem = torch_layout.skip_legacy_storages(stream, size, built, state.storages)
+    if problem is not None:
+        state.problems.append(Problem(stream.tell(), f"legacy PyTorch storages: {problem}", member))
+        return "torch-legacy"
+    state.parts.append(Part("storages", Role.STORAGE, stream.tell() - pickles_end))
+    scan_streams(stream, size, member, state, index=torch_layout.LEGACY_PICKLES)
+    return "torch-legacy"
+
+
+def _joblib_unpickler(size: int | None) -> Callable[[BinaryIO, ScanState, str | None, int], Any]:
+    """A factory of joblib unpicklers that judge every global and build stand-ins, skipping
+    the arrays' bytes."""
+
+    def make(stream: BinaryIO, state: ScanState, member: str | None, index: int) -> JoblibUnpickler:
+        classes: dict[str, type[Inert]] = {}
+
+        def resolve(module: str, name: str, position: int) -> Any:
+            state.judge(module, name, position, index, member)
+            if is_wrapper(module, name):
+                return ArrayWrapper
+            if (module, name) == ("numpy", "dtype"):
+                return DtypeRecipe
+            qualified = f"{module}.{name}"
+            if qualified not in classes:
+                classes[qualified] = state.stand_in(module, name, stream, index, member)
+            return classes[qualified]
+
+        def persistent(pid: object) -> object:
+            state.record_persistent_id(pid)
+            return Inert()
+
+        return JoblibUnpickler(stream, resolve, materialize=False, persistent=persistent, size=size)
+
+    return make
+
+
+def _rescan_as_joblib(stream: BinaryIO, size: int, member: str | None, state: ScanState) -> None:
+    """The stream again, as joblib reads it. What ``pickle.load`` saw up to its failure at
+    the first inline array stays (a global it would import there is still judged); its
+    failure there does not, since joblib reads those bytes as an array."""
+    as_joblib = state.scratch()
+    scan_streams(stream, size, member, as_joblib, make=_joblib_unpickler(size))
+    seen = {(ref.module, ref.name) for ref in as_joblib.globals}
+    as_pickle = [ref for ref in state.globals if not ref.allowed and (ref.module, ref.name) not in seen]
+    state.globals[:] = [*as_joblib.globals, *as_pickle]
+    state.problems[:] = as_joblib.problems
+    state.protocols[:] = as_joblib.protocols
+    state.pickles = as_joblib.pickles
+    state.persistent_ids = as_joblib.persistent_ids
+
+
+def _scan_compressed(stream: BinaryIO, compression: str, state: ScanState, shown: str) -> str:
+    """A compressed joblib stream, decompressed as joblib does, streaming and bounded."""
+    reader, bounded = open_decompressed(stream, compression, state.limit - state.unpacked, state.limit)
+    try:
+        try:
+            first = head(reader)
+        except Exception as exc:  # zlib.error, LZMAError, OSError, EOFError, the limit...
+            state.problems.append(Problem(0, f"cannot decompress the {compression} stream: {exc}"))
+            return f"joblib/{compression}"
+        if not looks_like_pickle(first, complete=len(first) < (1 << 16)):
+            raise UnsupportedModelFormat(f"{shown}: a {compression} stream that holds no pickle")
+        scan_streams(reader, None, None, state, make=_joblib_unpickler(None))
+        state.parts.append(Part("pickle", Role.PICKLE, bounded.produced))
+    finally:
+        state.unpacked += bounded.produced
+        reader.close()
+    return f"joblib/{compression}"
+
+
+# -- zip archives: PyTorch, TorchScript, npz, anything else ------------------------------------
+
+
+def _scan_archive(stream: BinaryIO, size: int, state: ScanState) -> str:
+    """Every member any reader could read. Members that could start a pickle are scanned
+    whole; any other is data, read no further than its first bytes (a tensor of gigabytes
+    costs a few kilobytes). Everything decompressed counts against the limit, so a zip bomb,
+    one member or thousands of overlapping ones, ends as a problem. A member never unpacks
+    past its declared size: zipfile stops there."""
+    try:
+        archive = zipfile.ZipFile(stream)
+    except Exception as exc:  # BadZipFile, but also NotImplementedError for odd versions...
+        state.problems.append(Problem(0, f"unreadable zip archive: {exc}"))
+        return "zip"
+    with archive:
+        try:
+            listing = list_members(archive, stream, size)
+        except Exception as exc:
+            state.problems.append(Problem(0, f"unreadable zip archive: {exc}"))
+            return "zip"
+        state.problems.extend(listing.problems)
+        names = [info.filename for info in archive.infolist()]
+        torch = torch_layout.is_torch_archive(names)
+        script = torch and torch_layout.is_torchscript(names)
+        state.torchscript = script
+        files = [info for info in listing.members if not info.is_dir()]
+        arrays_before = state.arrays
+        for info in files:
+            role = torch_layout.member_role(info.filename, script) if torch else Role.DATA
+            if not _scan_member(archive, info, role, state):
+                break
+    if torch:
+        return "torchscript" if script else "torch"
+    return "npz" if files and state.arrays - arrays_before == len(files) else "zip"
+
+
+def _scan_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, role: Role, state: ScanState) -> bool:
+    """One member, its part recorded with the role it turned out to have; ``False`` when the
+    unpacking limit is reached (the rest of the archive is then not read)."""
+    limit = state.limit
+    if state.unpacked + _MEMBER_HEAD > limit:
+        state.problems.append(
+            Problem(
+                info.header_offset,
+                f"the archive unpacks past the scan's limit of {limit} bytes (a zip bomb?); "
+                "this member and the ones after it are not scanned",
+                info.filename,
+            )
+        )
+        return False
+    try:
+        with archive.open(without_crc_check(info)) as member:
+            first = member.read(_MEMBER_HEAD)
+            state.unpacked += len(first)
+            found = _role_by_content(first, role)
+            if found is Role.ARRAY:
+                state.arrays += 1
+            if found is not Role.PICKLE:
+                state.parts.append(Part(info.filename, found, info.file_size))
+                return True
+            if state.unpacked - len(first) + info.file_size > limit:
+                state.problems.append(
+                    Problem(
+                        info.header_offset,
+                        f"the member unpacks to {info.file_size} bytes, past the scan's "
+                        f"limit of {limit} bytes for the archive (a zip bomb?); not scanned",
+                        info.filename,
+                    )
+                )
+                return True
+            content = first + member.read()
+    except Exception as exc:  # encrypted, unsupported compression, truncated...
+        state.problems.append(Problem(info.header_offset, f"unreadable member: {exc}", info.filename))
+        return True
+    state.unpacked += len(content) - len(first)
+    bad_crc = crc_problem(info, content)
+    if bad_crc is not None:
+        state.problems.append(bad_crc)
+    if content.startswith(npy_file.MAGIC):
+        found = npy_file.scan_npy(io.BytesIO(content), len(content), info.filename, state)
+    elif scan_unless_data(io.BytesIO(content), len(content), info.filename, state):
+        found = Role.PICKLE
+    else:
+        found = Role.DATA if role in (Role.PICKLE, Role.SOURCE) else role
+    state.parts.append(Part(info.filename, found, info.file_size))
+    return True
+
+
+def _role_by_content(first: bytes, role: Role) -> Role:
+    """What the first bytes of a member make it, given what its name makes it: an ``.npy``
+    array (plain: data; of objects: a pickle), a pickle, TorchScript source, or data."""
+    if role is Role.SOURCE and _is_text(first):
+        return Role.SOURCE
+    if first.startswith(npy_file.MAGIC):
+        return Role.PICKLE if npy_file.holds_objects(first) else Role.ARRAY
+    if looks_like_pickle(first, complete=len(first) < _MEMBER_HEAD):
+        return Role.PICKLE
+    return Role.DATA if role in (Role.PICKLE, Role.SOURCE) else role
+
+
+def _is_text(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a character cut at the end of the look-ahead is fine
+        return exc.start >= len(data) - 3 and b"\x00" not in data
+    return b"\x00" not in data
+
+
+# -- containers without pickles -----------------------------------------------------------------
+
+
+def _scan_safetensors(stream: BinaryIO, size: int, state: ScanState) -> str:
+    first = stream.read(8)
+    header_length = int.from_bytes(first, "little")
+    data = first + stream.read(header_length)
+    try:
+        header = safetensors_file.read_header(data, size)
+    except safetensors_file.SafetensorsError as exc:
+        state.problems.append(Problem(8, f"safetensors header: {exc}"))
+        return "safetensors"
+    state.parts.append(Part("header", Role.METADATA, header.data_start))
+    state.parts.append(Part("tensors", Role.STORAGE, size - header.data_start))
+    return "safetensors"
+
+
+def _scan_onnx(data: bytes, path: Path | None, state: ScanState) -> None:
+    try:
+        references = onnx_file.external_data(data)
+    except onnx_file.OnnxFormatError as exc:
+        state.problems.append(Problem(0, f"ONNX model: {exc}"))
+        return
+    folder = path.parent if path is not None else None
+    for reference in references:
+        why = onnx_file.escapes(reference.location, folder)
+        if why is not None:
+            state.problems.append(
+                Problem(
+                    0,
+                    f"tensor {reference.tensor!r} keeps its data at {reference.location!r}, outside the "
+                    f"model's folder ({why})",
+                    reason="external_data",
+                )
+            )
+    state.parts.append(Part("model", Role.METADATA, len(data)))
+    state.parts.extend(Part(ref.location, Role.STORAGE, 0) for ref in references)
+
+
+# -- the input --------------------------------------------------------------------------------
 
 
 class _Input:
@@ -203,10 +397,13 @@ class _Input:
 
     CHUNK = 1 << 20
 
-    def __init__(self, stream: BinaryIO, size: int, shown: str, hasher: Callable[[], str]) -> None:
+    def __init__(
+        self, stream: BinaryIO, size: int, shown: str, hasher: Callable[[], str], path: Path | None = None
+    ) -> None:
         self.stream = stream
         self.size = size
         self.shown = shown
+        self.path = path
         self._result: list[str] = []
         self._thread = threading.Thread(target=lambda: self._result.append(hasher()), daemon=True)
         self._thread.start()
@@ -220,7 +417,7 @@ class _Input:
                 size = os.fstat(stream.fileno()).st_size
             except OSError as exc:
                 raise InputError(f"cannot read {source}: {exc.strerror or exc}") from None
-            return cls(stream, size, str(source), lambda: _hash_file(path))
+            return cls(stream, size, str(source), lambda: _hash_file(path), path)
         if isinstance(source, bytes | bytearray | memoryview):
             data, shown = bytes(source), "<bytes>"
         else:
@@ -256,6 +453,9 @@ class _Unpeekable(io.BufferedReader):
     def peek(self) -> Any:
         raise AttributeError("peek")
 
+    def seekable(self) -> bool:
+        return True
+
 
 def _hash_file(path: Path) -> str:
     digest = hashlib.sha256()
@@ -263,182 +463,3 @@ def _hash_file(path: Path) -> str:
         while chunk := file.read(_Input.CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _head(stream: BinaryIO, size: int = 1 << 16) -> bytes:
-    """The first bytes of ``stream`` from where it is, without moving it."""
-    start = stream.tell()
-    head = stream.read(size)
-    stream.seek(start)
-    return head
-
-
-_OPCODES = {opcode.code: opcode for opcode in pickletools.opcodes}
-
-#: Opcodes that need nothing on the stack but still fail as a stream's first: the memo is empty.
-_CANNOT_START = frozenset({"STOP", "GET", "BINGET", "LONG_BINGET"})
-
-
-def _looks_like_pickle(data: bytes, *, complete: bool) -> bool:
-    """Whether ``pickle.load`` would get past the first opcode of ``data``: it parses and
-    needs nothing on the stack (PROTO is optional, whatever the protocol). Anything else
-    fails at once under ``pickle.load`` too, so nothing of it could run. ``data`` is the
-    first bytes of a stream, all of it when ``complete``; a first opcode whose argument runs
-    on past an incomplete ``data`` (a long string, say) could well parse, so it counts."""
-    if len(data) >= 2 and data[0] == pickle.PROTO[0]:
-        return 0 <= data[1] <= pickle.HIGHEST_PROTOCOL
-    opcode = _OPCODES.get(data[:1].decode("latin-1"))
-    if opcode is None or opcode.stack_before or opcode.name in _CANNOT_START:
-        return False
-    try:
-        with _quiet():
-            next(pickletools.genops(data))
-    except Exception:
-        return not complete
-    return True
-
-
-@contextlib.contextmanager
-def extension_cache_cleared() -> Iterator[None]:
-    """The unpickler caches what EXT codes resolved to in the process-wide
-    ``copyreg._extension_cache`` and then skips ``find_class``: a scan would see the host's
-    real objects, and leave stand-ins for the host. Emptied for the load, restored after."""
-    cache: dict[int, object] = copyreg._extension_cache  # type: ignore[attr-defined]
-    saved = dict(cache)
-    cache.clear()
-    try:
-        yield
-    finally:
-        cache.clear()
-        cache.update(saved)
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector, run again and again while the unpickler builds hundreds
-    of thousands of containers, triples a dense scan's time; what a scan builds is dropped at
-    its end, so the collector waits until then."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """pickletools warns about odd escapes in arbitrary bytes; for a scanner that is noise."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-
-
-def _scan_streams(stream: BinaryIO, size: int, member: str | None, state: _ScanState) -> None:
-    """Every pickle in ``stream``, one after another; anything else after them is a problem."""
-    index = 0
-    while stream.tell() < size:
-        start = stream.tell()
-        head = _head(stream)
-        if index and not _looks_like_pickle(head, complete=start + len(head) == size):
-            state.problems.append(
-                Problem(start, f"{size - start} bytes of trailing data after the pickle", member)
-            )
-            return
-        state.protocols.append(head[1] if head[:1] == pickle.PROTO else 0)
-        if state.mode is Mode.AUDIT:
-            state.opcodes.update(_opcode_names(stream))
-            stream.seek(start)
-        try:
-            with _collector_paused(), extension_cache_cleared():
-                _InertUnpickler(stream, state, member, index).load()
-        except Exception as exc:  # whatever the stream makes the unpickler do, it is a finding
-            state.problems.append(Problem(stream.tell(), f"{type(exc).__name__}: {exc}", member))
-            return
-        state.pickles += 1
-        index += 1
-
-
-def _opcode_names(stream: BinaryIO) -> list[str]:
-    names: list[str] = []
-    try:
-        with _quiet():
-            for opcode, _arg, _pos in pickletools.genops(stream):
-                names.append(opcode.name)
-                if opcode.name == "STOP":
-                    break
-    except Exception:  # the unpickler itself reports the malformation, with its offset
-        pass
-    return names
-
-
-def _scan_archive(stream: BinaryIO, state: _ScanState, limit: int) -> None:
-    """Every member that could start a pickle is scanned whole; any other is data, read no
-    further than its first bytes (a tensor of gigabytes costs a few kilobytes). Everything
-    decompressed counts against ``limit``, so a zip bomb, one member or thousands of
-    overlapping ones, ends as a problem. A member never unpacks past its declared size:
-    zipfile stops there, and a stream that holds more fails its CRC check."""
-    try:
-        archive = zipfile.ZipFile(stream)
-    except Exception as exc:  # BadZipFile, but also NotImplementedError for odd versions...
-        state.problems.append(Problem(0, f"unreadable zip archive: {exc}"))
-        return
-    unpacked = 0
-    with archive:
-        for info in archive.infolist():
-            if info.is_dir():
-                continue
-            if unpacked + _MEMBER_HEAD > limit:
-                state.problems.append(
-                    Problem(
-                        info.header_offset,
-                        f"the archive unpacks past the scan's limit of {limit} bytes (a zip bomb?); "
-                        "this member and the ones after it are not scanned",
-                        info.filename,
-                    )
-                )
-                return
-            try:
-                with archive.open(info) as member:
-                    head = member.read(_MEMBER_HEAD)
-                    unpacked += len(head)
-                    if not _looks_like_pickle(head, complete=len(head) < _MEMBER_HEAD):
-                        continue
-                    if unpacked - len(head) + info.file_size > limit:
-                        state.problems.append(
-                            Problem(
-                                info.header_offset,
-                                f"the member unpacks to {info.file_size} bytes, past the scan's "
-                                f"limit of {limit} bytes for the archive (a zip bomb?); not scanned",
-                                info.filename,
-                            )
-                        )
-                        continue
-                    content = head + member.read()
-            except Exception as exc:  # encrypted, unsupported compression, bad CRC...
-                state.problems.append(Problem(info.header_offset, f"unreadable member: {exc}", info.filename))
-                continue
-            unpacked += len(content) - len(head)
-            _scan_unless_data(io.BytesIO(content), len(content), info.filename, state)
-
-
-def _scan_unless_data(stream: BinaryIO, size: int, member: str | None, state: _ScanState) -> None:
-    """Archive members are data more often than pickles, a tensor's bytes can start like one,
-    and so can a zip archive itself (``PK`` reads as a persistent id). Code in a pickle runs
-    only through a global, so a stream that names no global and fails is data (``pickle.load``
-    could run nothing from it); anything else is reported."""
-    starts_with_proto = _head(stream, 1) == pickle.PROTO
-    scratch = _ScanState(state.mode, state.policy)
-    _scan_streams(stream, size, member, scratch)
-    is_data = not scratch.globals and scratch.problems and not starts_with_proto
-    if is_data:
-        return
-    if member is not None:
-        state.members.append(member)
-    state.globals.extend(scratch.globals)
-    state.problems.extend(scratch.problems)
-    state.protocols.extend(scratch.protocols)
-    state.opcodes.update(scratch.opcodes)
-    state.pickles += scratch.pickles
-    state.persistent_ids += scratch.persistent_ids

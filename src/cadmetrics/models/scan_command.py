@@ -2,8 +2,10 @@
 
 Exit 0 when every model is allowed, 1 when any is blocked, 2 when an input cannot be read or
 a file named on the command line is not a model (in a walked directory such files are only
-listed as skipped). ``--json`` prints a list with an entry for every file: the scan report, or
-``{"source", "verdict": "skipped" | "error", "reason"}`` for a file that was not scanned.
+listed as skipped). Each report names the format found by content; ``--json`` prints a list
+with an entry for every file: the scan report (with ``format`` and ``parts``, each member's
+role: pickle, storage, array, source, metadata, data), or ``{"source", "verdict": "skipped" |
+"error", "reason"}`` for a file that was not scanned.
 """
 
 from __future__ import annotations
@@ -32,7 +34,11 @@ def run_scan(
     err: TextIO,
 ) -> int:
     mode = parse_mode(mode_name)
-    policy = DEFAULT_POLICY.extend(allow=allow, block=block)
+    try:
+        policy = DEFAULT_POLICY.extend(allow=allow, block=block)
+    except ValueError as exc:
+        err.write(f"cadmetrics: error: {exc}\n")
+        return UNREADABLE
     status = OK
     reports: list[dict[str, object]] = []
     for path, named in walk_files(paths):
@@ -44,9 +50,9 @@ def run_scan(
                 status = max(status, UNREADABLE)
                 reports.append(_not_scanned(path, "error", str(exc)))
             else:
-                reports.append(_not_scanned(path, "skipped", "neither a pickle nor a zip archive"))
+                reports.append(_not_scanned(path, "skipped", "not a model file"))
                 if not as_json:
-                    out.write(f"{path}: skipped (neither a pickle nor a zip archive)\n")
+                    out.write(f"{path}: skipped (not a model file)\n")
             continue
         except InputError as exc:
             err.write(f"cadmetrics: error: {exc}\n")
