@@ -315,4 +315,6 @@ def test_an_onnx_model_pointing_outside_its_folder_is_refused_and_counted(
     model.write_bytes(onnx_with_external("../../etc/passwd"))
     with pytest.raises(ModelBlocked, match="external_data"):
         ModelLoader(telemetry=telemetry).load(model)
-    assert metrics.value("cadmetrics_model_opcode_blocked_total", reason="external_data", mode="allowlist") == 1
+    assert (
+        metrics.value("cadmetrics_model_opcode_blocked_total", reason="external_data", mode="allowlist") == 1
+    )
