@@ -9,6 +9,7 @@ are made to read memory they should not. The checks follow the reference impleme
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import struct
@@ -168,18 +169,23 @@ def to_numpy(header: SafetensorsHeader, data: bytes | memoryview) -> dict[str, n
     """Every tensor as a numpy array over ``data`` (the whole file), in the header's order.
     bfloat16 and the 8-bit floats come as their raw bits, or as ml_dtypes' types when that
     package is installed; the 4- and 6-bit floats are refused."""
-    extended = _ml_dtypes()
     arrays = {}
     for entry in header.tensors:
         if entry.dtype not in NUMPY_DTYPES:
             raise SafetensorsError(f"tensor {entry.name!r}: {entry.dtype} has no numpy dtype")
-        dtype = np.dtype(extended.get(entry.dtype, NUMPY_DTYPES[entry.dtype]))
+        raw = NUMPY_DTYPES[entry.dtype]
+        # ml_dtypes is imported only for the dtypes numpy lacks: the import costs seconds
+        dtype = np.dtype(_ml_dtypes().get(entry.dtype, raw) if entry.dtype in _RAW_BITS else raw)
         start = header.data_start + entry.begin
-        raw = bytearray(data[start : header.data_start + entry.end])
-        arrays[entry.name] = np.frombuffer(raw, dtype=dtype).reshape(entry.shape)
+        content = bytearray(data[start : header.data_start + entry.end])
+        arrays[entry.name] = np.frombuffer(content, dtype=dtype).reshape(entry.shape)
     return arrays
 
 
+_RAW_BITS = frozenset({"BF16", "F8_E5M2", "F8_E4M3"})
+
+
+@functools.cache
 def _ml_dtypes() -> dict[str, Any]:
     try:
         import ml_dtypes

@@ -11,6 +11,7 @@ tensor with ``torch.from_numpy``, sharing the same memory.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -62,7 +63,6 @@ class TensorBuilder:
 
     def __init__(self, as_torch: bool) -> None:
         self.as_torch = as_torch
-        self._extended = _extended_dtypes()
 
     def functions(self) -> dict[str, Callable[..., Any]]:
         return {
@@ -91,8 +91,10 @@ class TensorBuilder:
         except (TypeError, ValueError) as exc:
             raise TensorFormatError(f"a tensor that does not fit its storage: {exc}") from None
         raw_kind = RAW_BITS.get(storage.kind.qualified)
-        if raw_kind is not None and raw_kind in self._extended and not self.as_torch:
-            view = view.view(self._extended[raw_kind])
+        if raw_kind is not None and not self.as_torch:
+            extended = _extended_dtypes()  # imported only when such a tensor is met: it costs seconds
+            if raw_kind in extended:
+                view = view.view(extended[raw_kind])
         return self._finish(view, raw_kind)
 
     def rebuild_tensor_v2(  # noqa: PLR0917 (torch's own signature, called positionally)
@@ -139,6 +141,7 @@ def _ints(value: object, what: str) -> tuple[int, ...]:
     raise TensorFormatError(f"a tensor's {what} is {value!r}"[:200])
 
 
+@functools.cache
 def _extended_dtypes() -> dict[str, Any]:
     try:
         import ml_dtypes
