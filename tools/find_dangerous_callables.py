@@ -346,6 +346,11 @@ NATIVE_SINKS: Final[dict[str, str]] = {
 #: C classes whose methods the sink tables list (``numpy.ndarray.tofile``).
 NATIVE_CLASSES: Final = frozenset({"numpy._core._multiarray_umath.ndarray", "torch._C.StorageBase"})
 
+#: Python functions whose sink the analysis cannot see (it sits behind a dispatch table).
+PYTHON_SINKS: Final[dict[str, tuple[str, str]]] = {
+    "pickle._Unpickler.load": ("unpickle", "the pure-Python unpickler runs its opcode handlers"),
+}
+
 #: C names that packages publish with runtime code (``globals()[name] = ...``), invisible to
 #: static analysis; listed under the name a pickle would use.
 NATIVE_EXPORTS: Final[dict[str, str]] = {
@@ -896,8 +901,9 @@ class Ref:
     node id), ``class`` (an analysed class, ``module:Qual``), ``ext`` (something without
     Python source here, by canonical dotted name), ``extmod`` (a module without Python source,
     named by an ``import`` statement), ``handle`` (a native library loaded with
-    ctypes), ``self`` (the instance or class a method runs on), ``super`` (``super()`` in a
-    class) or ``unknown`` (with ``key`` the attribute last taken of it, if any).
+    ctypes), ``self`` (the instance or class a method runs on), ``instance`` (an object the
+    function made from an analysed class), ``super`` (``super()`` in a class) or ``unknown``
+    (with ``key`` the attribute last taken of it, if any).
     """
 
     kind: str
@@ -1374,7 +1380,7 @@ class Analysis:
             return frozenset({Ref("ext", f"{ref.key}.{attr}")})
         if ref.kind == "handle":
             return frozenset({Ref("foreign", attr)})
-        if ref.kind in {"self", "super"}:
+        if ref.kind in {"self", "super", "instance"}:
             found = self.class_member(ref.key, attr, skip_own=ref.kind == "super")
             return found or frozenset({Ref("unknown", attr)})
         return frozenset({Ref("unknown", attr)})
@@ -1861,6 +1867,9 @@ class FunctionScanner:
         nodes = [sub for root in roots for sub in ast.walk(root)]
         self.collect_locals(nodes)
         self.propagate_taint()
+        seeded = PYTHON_SINKS.get(f"{self.info.module}.{self.info.qualname}")
+        if seeded is not None and self.in_function():
+            self.sink(*seeded)
         if (
             isinstance(node, ast.Module)
             and self.module.name.endswith(".__main__")
@@ -2007,7 +2016,8 @@ class FunctionScanner:
         return frozenset({UNKNOWN})
 
     def call_result(self, call: ast.Call) -> frozenset[Ref]:
-        """What a call returns, where that is known: ``getattr(x, "const")`` and ``super()``."""
+        """What a call returns, where that is known: ``getattr(x, "const")``, ``super()``, and
+        an instance of an analysed class (``NumpyUnpickler(...).load()``)."""
         func = call.func
         if isinstance(func, ast.Name) and func.id == "super" and self.info.class_key is not None:
             return frozenset({Ref("super", self.info.class_key)})
@@ -2020,6 +2030,10 @@ class FunctionScanner:
             and isinstance(call.args[1].value, str)
         ):
             return self.analysis.member_of_all(self.resolve(call.args[0]), call.args[1].value)
+        if isinstance(func, ast.Name | ast.Attribute):
+            return frozenset(
+                Ref("instance", ref.key) if ref.kind == "class" else UNKNOWN for ref in self.resolve(func)
+            )
         return frozenset({UNKNOWN})
 
     def is_module_expr(self, expr: ast.expr) -> bool:
