@@ -199,3 +199,14 @@ def flatten_tensors(value: object, torch: Any, prefix: str = "") -> Iterator[tup
             yield from flatten_tensors(item, torch, f"{prefix}.{index}")
     elif isinstance(value, torch.Tensor):
         yield prefix, value
+
+
+def test_with_torch_safetensors_bfloat16_loads_as_bfloat16(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    header = json.dumps({"b": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}}).encode()
+    path = tmp_path / "b.safetensors"
+    raw = np.array([0x3F80, 0x4000], dtype="<u2").tobytes()  # 1.0 and 2.0 in bfloat16
+    path.write_bytes(len(header).to_bytes(8, "little") + header + raw)
+    loaded = ModelLoader(tensors="torch").load(path)
+    assert loaded["b"].dtype == torch.bfloat16
+    assert loaded["b"].tolist() == [1.0, 2.0]

@@ -120,8 +120,17 @@ def load_content(data: bytes, fmt: str, mode: Mode, policy: Policy, *, as_torch:
                 if not info.is_dir()
             }
     if fmt == "safetensors":
-        arrays = safetensors_file.to_numpy(safetensors_file.read_header(data, len(data)), data)
-        return {name: tensors._finish(array, None) for name, array in arrays.items()} if as_torch else arrays
+        header = safetensors_file.read_header(data, len(data))
+        arrays = safetensors_file.to_numpy(header, data)
+        if not as_torch:
+            return arrays
+        bfloat16 = {entry.name for entry in header.tensors if entry.dtype == "BF16"}
+        return {
+            name: tensors.finish(array.view("<u2"), "bfloat16")
+            if name in bfloat16
+            else tensors.finish(array, None)
+            for name, array in arrays.items()
+        }
     if fmt == "onnx":
         return _load_onnx(data)
     raise ModelLoadFailed(f"a {fmt} file passed the scan, but no loader reads it")

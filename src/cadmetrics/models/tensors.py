@@ -95,7 +95,7 @@ class TensorBuilder:
             extended = _extended_dtypes()  # imported only when such a tensor is met: it costs seconds
             if raw_kind in extended:
                 view = view.view(extended[raw_kind])
-        return self._finish(view, raw_kind)
+        return self.finish(view, raw_kind)
 
     def rebuild_tensor_v2(  # noqa: PLR0917 (torch's own signature, called positionally)
         self,
@@ -124,7 +124,9 @@ class TensorBuilder:
     ) -> Any:
         return self.rebuild_parameter(data, requires_grad, backward_hooks)
 
-    def _finish(self, view: np.ndarray[Any, Any], raw_kind: str | None) -> Any:
+    def finish(self, view: np.ndarray[Any, Any], raw_kind: str | None) -> Any:
+        """The array as the loader hands it out: itself, or a torch tensor over its memory
+        (``raw_kind`` names the torch dtype of raw bits, bfloat16)."""
         if not self.as_torch:
             return view
         import torch
