@@ -453,9 +453,6 @@ class _Unpeekable(io.BufferedReader):
     def peek(self) -> Any:
         raise AttributeError("peek")
 
-    def seekable(self) -> bool:
-        return True
-
 
 def _hash_file(path: Path) -> str:
     digest = hashlib.sha256()

@@ -98,10 +98,6 @@ def data_pickle(names: list[str]) -> str | None:
     return None
 
 
-def storage_member(names: list[str], pickle_member: str, key: str) -> str:
-    return f"{pickle_member.rsplit('/', 1)[0]}/data/{key}"
-
-
 def element_size(storage_type: str) -> int:
     dtype = STORAGE_DTYPES.get(storage_type)
     if dtype is None:
