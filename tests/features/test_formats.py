@@ -18,9 +18,11 @@ from hypothesis import strategies as st
 
 from cadmetrics.errors import FeatureInputError
 from cadmetrics.features import stl as stl_module
+from cadmetrics.features import weld as weld_module
 from cadmetrics.features.formats import read_mesh, sniff
+from cadmetrics.features.geometry import Geometry
 from cadmetrics.features.mesh import Mesh
-from cadmetrics.features.stl import WELD_TOLERANCE, weld
+from cadmetrics.features.weld import WELD_TOLERANCE, weld, weld_indexed
 from tests.features import writers
 
 # --- generated shapes with known answers ---------------------------------------------------
@@ -127,10 +129,14 @@ def trimesh_parts(path: Path) -> list[Any]:
     return list(loaded.geometry.values()) if isinstance(loaded, trimesh.Scene) else [loaded]
 
 
-def trimesh_parts_merged(path: Path) -> list[Any]:
+def trimesh_processed(path: Path) -> Any:
+    """The mesh trimesh reads from ``path`` with its default processing (vertices merged), a
+    scene's parts concatenated into one."""
     trimesh = pytest.importorskip("trimesh")
-    loaded = trimesh.load(path, process=True, skip_materials=True)
-    return list(loaded.geometry.values()) if isinstance(loaded, trimesh.Scene) else [loaded]
+    loaded = trimesh.load(path, skip_materials=True)
+    if isinstance(loaded, trimesh.Scene):
+        return trimesh.util.concatenate(list(loaded.geometry.values()))
+    return loaded
 
 
 def test_every_sample_is_listed(cad_samples: Path) -> None:
@@ -148,21 +154,70 @@ def test_sample_agrees_with_trimesh(cad_samples: Path, name: str) -> None:
     assert mesh.source == name
     assert len(mesh.faces) == sum(len(p.faces) for p in parts)
     assert area(mesh) == pytest.approx(sum(p.area for p in parts), rel=1e-6)
-    # The distinct points the faces use are the same (trimesh reads the same float values).
+    # Every point the faces use is one trimesh reads (the same float values): welded, each
+    # vertex is the first of the copies it merges.
     theirs = np.unique(np.concatenate([p.vertices[np.unique(p.faces)] for p in parts]), axis=0)
     ours = np.unique(mesh.vertices[np.unique(mesh.faces)], axis=0)
-    if name.startswith("stl/"):  # welded: each vertex is the first of the corners it merges
-        assert len(np.unique(np.concatenate([ours, theirs]), axis=0)) == len(theirs)
-    else:
-        np.testing.assert_array_equal(ours, theirs)
+    assert len(np.unique(np.concatenate([ours, theirs]), axis=0)) == len(theirs)
     if name.startswith("stl/"):
-        # STL keeps its triangles in order; welding moves a corner by at most one grid cell,
-        # and merges exactly the vertices trimesh's own merge does.
+        # STL keeps its triangles in order (trimesh reorders OBJ faces by material); welding
+        # moves a corner by at most one grid cell.
         corners = np.concatenate([p.triangles for p in parts])
         cell = np.abs(corners).max() * WELD_TOLERANCE
         assert np.abs(mesh.triangles - corners).max() <= cell
-        merged = trimesh_parts_merged(path)
-        assert len(mesh.vertices) == sum(len(p.vertices) for p in merged)
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_sample_welds_like_trimesh(cad_samples: Path, name: str) -> None:
+    """Held to trimesh's processed mesh. Its merge keeps apart copies of a point whose normals
+    or texture coordinates differ (``box.obj`` is 24 vertices there, 8 here), so vertices are
+    compared with its merge by position only, and shape only where trimesh's answer is sound."""
+    path = cad_samples / name
+    geometry = Geometry(read_mesh(path.read_bytes(), source=name))
+    processed = trimesh_processed(path)
+    by_position = processed.copy(include_visual=False)
+    by_position.merge_vertices(merge_tex=True, merge_norm=True)
+    assert len(geometry.mesh.faces) == len(processed.faces)
+    assert geometry.area == pytest.approx(processed.area, rel=1e-6)
+    assert geometry.vertex_count == len(by_position.vertices) <= len(processed.vertices)
+    if processed.is_watertight:
+        assert geometry.watertight
+    if geometry.encloses_volume:
+        assert geometry.volume == pytest.approx(abs(processed.volume), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("name", "vertices", "volume"),
+    [
+        ("ply/octagonal_pocket.ply", 1631, 0.000250353),
+        ("ply/featuretype.ply", 1722, 11.6277),
+        ("obj/tube.obj", 60, 8.61854),
+    ],
+)
+def test_repeated_vertices_are_welded_into_closed_parts(
+    cad_samples: Path, name: str, vertices: int, volume: float
+) -> None:
+    """These files repeat vertices (1658, 5096 and 128 as written): read apart, the parts are
+    open and enclose nothing."""
+    geometry = Geometry(read_mesh((cad_samples / name).read_bytes(), source=name))
+    assert len(geometry.mesh.vertices) == geometry.vertex_count == vertices
+    assert geometry.watertight
+    assert geometry.encloses_volume
+    assert geometry.volume == pytest.approx(volume, rel=1e-5)
+
+
+def test_same_part_as_ply_and_stl_reads_the_same(cad_samples: Path) -> None:
+    ply = Geometry(read_mesh((cad_samples / "ply" / "featuretype.ply").read_bytes(), source="ply"))
+    stl = Geometry(read_mesh((cad_samples / "stl" / "featuretype.STL").read_bytes(), source="stl"))
+    assert (ply.vertex_count, len(ply.mesh.faces)) == (stl.vertex_count, len(stl.mesh.faces)) == (1722, 3476)
+    assert ply.volume == pytest.approx(stl.volume, rel=1e-6)
+    assert ply.area == pytest.approx(stl.area, rel=1e-6)
+    assert ply.euler_characteristic == stl.euler_characteristic
+
+
+def test_not_convex_obj_welds_to_44_vertices(cad_samples: Path) -> None:
+    mesh = read_mesh((cad_samples / "obj" / "not_convex.obj").read_bytes(), source="not_convex.obj")
+    assert (len(mesh.vertices), len(mesh.faces)) == (44, 96)
 
 
 @pytest.mark.parametrize("name", ["stl/unit_cube.STL", "stl/torus.STL", "stl/unit_sphere.STL"])
@@ -407,10 +462,22 @@ def test_weld_survives_hash_collisions(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(7)
     corners = rng.integers(0, 5, size=(3000, 3)).astype(np.float32)
     expected = weld(corners)
-    monkeypatch.setattr(stl_module, "_HASH_X", np.uint64(0))  # every row hashes to 0
+    vertices = corners.astype(np.float64)
+    faces = np.arange(len(vertices)).reshape(-1, 3)
+    expected_indexed = weld_indexed(vertices, faces)
+    monkeypatch.setattr(weld_module, "_HASH_X", np.uint64(0))  # every row hashes to 0
     collided = weld(corners)
     np.testing.assert_array_equal(collided[0], expected[0])
     np.testing.assert_array_equal(collided[1], expected[1])
+    collided_indexed = weld_indexed(vertices, faces)
+    np.testing.assert_array_equal(collided_indexed[0], expected_indexed[0])
+    np.testing.assert_array_equal(collided_indexed[1], expected_indexed[1])
+    np.testing.assert_array_equal(expected_indexed[0], expected[0])
+    np.testing.assert_array_equal(expected_indexed[1], expected[1])
+    distinct = np.unique(corners, axis=0).astype(np.float64)
+    welded, renumbered = weld_indexed(distinct, faces[:1] % len(distinct))
+    np.testing.assert_array_equal(welded, distinct)  # all in one hash, none merged
+    np.testing.assert_array_equal(renumbered, faces[:1] % len(distinct))
     assert len(expected[0]) == len(np.unique(corners, axis=0))
     np.testing.assert_array_equal(expected[0][expected[1]].reshape(-1, 3), corners)
 
@@ -420,6 +487,65 @@ def test_weld_of_float64_rows() -> None:
     vertices, faces = weld(corners)
     assert len(vertices) == 2
     np.testing.assert_array_equal(faces, [[0, 1, 0]])
+
+
+def test_weld_of_a_soup_with_nothing_shared() -> None:
+    corners = np.arange(18, dtype=np.float32).reshape(6, 3)
+    vertices, faces = weld(corners)
+    np.testing.assert_array_equal(vertices, corners)
+    np.testing.assert_array_equal(faces, [[0, 1, 2], [3, 4, 5]])
+    assert (vertices.dtype, faces.dtype) == (np.dtype(np.float64), np.dtype(np.int64))
+
+
+def test_weld_indexed_keeps_first_copies_in_order_and_renumbers_faces() -> None:
+    vertices = np.array(
+        [[1.0, 0, 0], [-0.0, 0, 0], [0, 1, 0], [1, 0, 6e-17], [0, 0, 0], [5, 5, 5], [0, 1, 1e-3]]
+    )
+    faces = np.array([[3, 4, 6], [0, 1, 2]])
+    welded, renumbered = weld_indexed(vertices, faces)
+    # the first copy is kept as written (-0.0 too); vertex 5, used by no face, stays
+    np.testing.assert_array_equal(welded, [[1, 0, 0], [0, 0, 0], [0, 1, 0], [5, 5, 5], [0, 1, 1e-3]])
+    assert np.signbit(welded[1, 0])
+    np.testing.assert_array_equal(renumbered, [[0, 1, 4], [0, 1, 2]])
+    cell = 5 * WELD_TOLERANCE
+    np.testing.assert_allclose(welded[renumbered], vertices[faces], rtol=0, atol=cell)
+
+
+def test_weld_indexed_without_copies_or_with_non_finite_values_changes_nothing() -> None:
+    faces = np.array([[0, 1, 2]])
+    for vertices in (np.array(TET), np.array([[0.0, 0, 0], [math.nan, 0, 0], [0, 1, 0], [0, 0, 0]])):
+        welded, renumbered = weld_indexed(vertices, faces)
+        assert welded is vertices
+        assert renumbered is faces
+
+
+# Each face of a cube written with corners of its own (24 vertices, as exporters do for flat
+# shading), every third corner's zeros written as exporter noise and the next one's as -0.0.
+CUBE_COPIES = [
+    [c or (0.0, 6e-17, -0.0)[k % 3] for c in CUBE[index]]
+    for k, index in enumerate(index for quad in CUBE_QUADS for index in quad)
+]
+CUBE_COPY_QUADS = [tuple(range(4 * face, 4 * face + 4)) for face in range(6)]
+
+
+@pytest.mark.parametrize("writer", sorted(POLYGON_WRITERS))
+def test_repeated_vertices_of_obj_and_ply_are_welded(writer: str) -> None:
+    data = POLYGON_WRITERS[writer](CUBE_COPIES, CUBE_COPY_QUADS)
+    mesh = read_mesh(data, source=f"{writer}.bin")
+    geometry = Geometry(mesh)
+    assert (len(mesh.vertices), len(mesh.faces)) == (8, 12)
+    assert (geometry.euler_characteristic, geometry.watertight, geometry.encloses_volume) == (2, True, True)
+    assert geometry.volume == pytest.approx(1.0, rel=1e-12)
+    assert area(mesh) == pytest.approx(6.0, rel=1e-12)
+    # the first copy of each corner is the vertex kept, in order of first appearance
+    firsts: dict[tuple[float, ...], int] = {}
+    for index, vertex in enumerate(CUBE_COPIES):
+        firsts.setdefault(tuple(np.round(vertex, 6) + 0.0), index)
+    expected = np.array(CUBE_COPIES)[sorted(firsts.values())]
+    np.testing.assert_allclose(mesh.vertices, expected, rtol=1e-7, atol=0)  # float32 in binary PLY
+    np.testing.assert_array_equal(np.signbit(mesh.vertices), np.signbit(expected))
+    checked = Mesh.from_arrays(mesh.vertices, mesh.faces, source="again", format=mesh.format)
+    np.testing.assert_array_equal(checked.faces, mesh.faces)
 
 
 def test_binary_stl_trailing_padding_is_tolerated_but_junk_is_not() -> None:

@@ -6,6 +6,8 @@ only their vertex index (``a``, ``a/b``, ``a//c`` and ``a/b/c`` all name vertex 
 negative indices count back from the last vertex defined before the face, and polygons
 become triangle fans. Normals, texture coordinates, groups, materials, lines, points and
 free-form statements are ignored. Line continuations (a trailing backslash) are not supported.
+Exporters repeat a vertex for every normal or texture seam it lies on; those copies are welded
+(:func:`cadmetrics.features.weld.weld_indexed`) so that the faces around them share edges.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from cadmetrics.features.formats import (
     whitespace_mask,
 )
 from cadmetrics.features.mesh import FloatArray, IndexArray, Mesh
+from cadmetrics.features.weld import weld_indexed
 
 __all__ = ["read_obj"]
 
@@ -55,6 +58,7 @@ def read_obj(data: bytes, *, source: str, max_faces: int) -> Mesh:
         )
     vertices = lines.vertices(vertex_lines)
     faces = lines.faces(face_lines, vertex_lines, max_faces)
+    vertices, faces = weld_indexed(vertices, faces)
     return Mesh.from_arrays(vertices, faces, source=source, format="obj")
 
 

@@ -7,7 +7,9 @@ fixed size are one ``np.frombuffer`` with a structured dtype; an element with li
 is first read with the layout of its first record (all triangles, or all quads) and checked
 (every count column must hold the counts assumed); only when the counts vary are the records
 walked one by one to find where each begins, after which the lists are gathered by numpy.
-Elements other than ``vertex`` and ``face`` are parsed only to be skipped.
+Elements other than ``vertex`` and ``face`` are parsed only to be skipped. Vertices repeated
+for every normal, colour or texture seam are welded
+(:func:`cadmetrics.features.weld.weld_indexed`) so that the faces around them share edges.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from cadmetrics.features.formats import (
     tokens_per_line,
 )
 from cadmetrics.features.mesh import FloatArray, IndexArray, Mesh
+from cadmetrics.features.weld import weld_indexed
 
 __all__ = ["read_ply"]
 
@@ -127,9 +130,8 @@ def read_ply(data: bytes, *, source: str, max_faces: int) -> Mesh:
             reader.skip(element)  # parsed to the end: a file cut in a later element is truncated
     assert points is not None
     assert faces is not None
-    return Mesh.from_arrays(
-        points, _triangles(faces, len(points), source, max_faces), source=source, format="ply"
-    )
+    vertices, triangles = weld_indexed(points, _triangles(faces, len(points), source, max_faces))
+    return Mesh.from_arrays(vertices, triangles, source=source, format="ply")
 
 
 def _property(element: Element, name: str, source: str) -> Property:

@@ -4,11 +4,8 @@ Binary STL is a fixed 50-byte record per triangle, so the whole body is one
 ``np.frombuffer`` with a structured dtype once the declared count has been checked against the
 file size. ASCII STL is found by its keywords with numpy over the bytes and its coordinates
 parsed in one C call. STL stores every triangle's corners separately: corners that are the
-same point are welded so that edges are shared, which watertightness and the Euler
-characteristic depend on. "The same point" allows for the noise of exporters (``6e-17`` next
-to ``0.0`` in real files): corners on the same cell of a grid of :data:`WELD_TOLERANCE` times
-the largest coordinate are one vertex. That is 64 times finer than float32, the precision of
-binary STL, so no feature of a part is ever fused.
+same point are welded (:func:`cadmetrics.features.weld.weld`) so that edges are shared, which
+watertightness and the Euler characteristic depend on.
 """
 
 from __future__ import annotations
@@ -31,17 +28,12 @@ from cadmetrics.features.formats import (
     whitespace_mask,
 )
 from cadmetrics.features.mesh import FloatArray, IndexArray, Mesh
+from cadmetrics.features.weld import weld
 
-__all__ = ["read_stl", "weld"]
+__all__ = ["read_stl"]
 
 _HEADER: Final = 84
 _RECORD: Final = np.dtype([("normal", "<f4", (3,)), ("corners", "<f4", (3, 3)), ("attribute", "<u2")])
-#: Welding grid, relative to the largest coordinate (float32's resolution is 2**-24).
-WELD_TOLERANCE: Final = 2.0**-30
-_HASH_X: Final = np.uint64(0x9E3779B97F4A7C15)
-_HASH_Z: Final = np.uint64(0xC2B2AE3D27D4EB4F)
-
-U64Array = npt.NDArray[np.uint64]
 
 
 def read_stl(data: bytes, *, source: str, max_faces: int) -> Mesh:
@@ -215,65 +207,3 @@ def _read_ascii(data: bytes, source: str, max_faces: int) -> Mesh:
             f"{vertices[faces[bad]].tolist()}",
         )
     return Mesh.from_arrays(vertices, faces, source=source, format="stl")
-
-
-def weld(corners: npt.NDArray[np.float32] | FloatArray) -> tuple[FloatArray, IndexArray]:
-    """Merge corners ``(3m, 3)`` that are the same point into vertices; ``(vertices, faces)``.
-
-    Corners are the same point when they round to the same cell of a grid of
-    :data:`WELD_TOLERANCE` times the largest coordinate (so ``-0.0``, ``0.0`` and ``6e-17``
-    are one point). A vertex keeps the coordinates of its first corner, and vertices come out
-    in order of first appearance, so the result depends only on the file.
-
-    Rows are grouped by one argsort of a 64-bit hash of their cells, packed into two words
-    (several times faster than ``np.unique(axis=0)``). The hash is built so that it is a
-    bijection of the first word once the other is fixed: two rows with the same hash and the
-    same second word are the same cell, so checking neighbours in sorted order needs only that
-    word. Should two different cells share a hash, the rows are sorted by their cells
-    (``np.lexsort``) instead: a collision costs time, never correctness.
-    """
-    points = np.ascontiguousarray(corners)
-    with np.errstate(invalid="ignore"):  # a signalling NaN is refused later, not warned about here
-        work = np.add(points, 0, dtype=points.dtype)  # -0.0 + 0 == +0.0: one bit pattern for zero
-    finite = np.isfinite(work)
-    largest = float(np.abs(work[finite]).max()) if finite.any() else 0.0
-    cell = largest * WELD_TOLERANCE if largest > 0 else 1.0
-    with np.errstate(invalid="ignore"):
-        grid = np.round(work.astype(np.float64) / cell).astype(np.int64)  # |cells| <= 2**30
-    first, rest = _cell_words(grid)
-    hashed = first * _HASH_X
-    for word in rest:
-        hashed ^= word
-        hashed *= _HASH_X
-    order: IndexArray = np.argsort(hashed)
-    sorted_hashes = hashed[order]
-    differs = sorted_hashes[1:] != sorted_hashes[:-1]
-    clash = np.zeros_like(differs)
-    for word in rest:
-        sorted_word = word[order]
-        clash |= sorted_word[1:] != sorted_word[:-1]
-    if (clash & ~differs).any():
-        order = np.lexsort([*rest[::-1], first])
-        differs = np.zeros_like(differs)
-        for word in (first, *rest):
-            sorted_word = word[order]
-            differs |= sorted_word[1:] != sorted_word[:-1]
-    starts = np.flatnonzero(np.concatenate(([True], differs)))
-    earliest = np.minimum.reduceat(order, starts)
-    by_appearance = np.argsort(earliest)
-    renumber = np.empty(len(earliest), dtype=np.int64)
-    renumber[by_appearance] = np.arange(len(earliest))
-    group = np.cumsum(np.concatenate(([False], differs)), dtype=np.int64)
-    inverse = np.empty(len(points), dtype=np.int64)
-    inverse[order] = renumber[group]
-    vertices: FloatArray = work[earliest[by_appearance]].astype(np.float64)
-    return vertices, inverse.reshape(-1, 3)
-
-
-def _cell_words(cells: npt.NDArray[np.int64]) -> tuple[U64Array, list[npt.NDArray[np.unsignedinteger]]]:
-    """Grid cells of each row as a uint64 word (``x`` and ``y``, 32 bits each) and ``z``."""
-    low = np.uint64(0xFFFFFFFF)
-    words = cells.view(np.uint64)
-    first: U64Array = (words[:, 0] & low) << np.uint64(32)
-    first |= words[:, 1] & low
-    return first, [np.ascontiguousarray(words[:, 2])]
