@@ -105,7 +105,7 @@ def test_the_demo_walks_the_library_and_verifies_every_metric() -> None:
     for step in ("features v1 and v4", "refused (blocked)", "refused (interface_invalid)", "rolled back",
                  "re-extracted up", "anomalies in ['size']", "__overflow__"):  # fmt: skip
         assert step in result.stdout, step
-    assert "PASS (0 errors, 0 warnings; 36 declared metrics seen" in result.stdout
+    assert "PASS (0 errors, 0 warnings; 37 declared metrics seen" in result.stdout
     assert "verdict: PASS" in result.stdout
 
 

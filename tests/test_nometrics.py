@@ -75,5 +75,5 @@ def test_the_demo_runs_with_prometheus_client_alone() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "36 declared metrics seen" in result.stdout
+    assert "37 declared metrics seen" in result.stdout
     assert "verdict: PASS" in result.stdout

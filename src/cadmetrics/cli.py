@@ -98,9 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scan_p.add_argument("--json", action="store_true", help="print the reports as JSON")
 
-    extract_p = commands.add_parser("extract", help="feature vectors of CAD files (STL, OBJ, PLY, DXF)")
+    extract_p = commands.add_parser(
+        "extract", help="feature vectors of CAD files (STL, OBJ, PLY, STEP, IGES, DXF)"
+    )
     extract_p.add_argument("paths", nargs="+", metavar="PATH", help="files, or directories to walk")
     extract_p.add_argument("--version", default="v4", help="feature version, v1 to v4 (default v4)")
+    extract_p.add_argument(
+        "--unit", help="length unit of size features, e.g. mm or in (default: each file's own)"
+    )
+    extract_p.add_argument(
+        "--brep", action="store_true", help="STEP and IGES parts in the B-Rep layout instead of the mesh one"
+    )
     extract_p.add_argument("--json", action="store_true", help="print the vectors as JSON")
 
     _add_vectors_commands(commands)
@@ -205,7 +213,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             from cadmetrics.features.extract_command import run_extract
 
             return run_extract(
-                args.paths, version=args.version, as_json=args.json, out=sys.stdout, err=sys.stderr
+                args.paths,
+                version=args.version,
+                as_json=args.json,
+                out=sys.stdout,
+                err=sys.stderr,
+                unit=args.unit,
+                brep=args.brep,
             )
         if args.command == "vectors":
             from cadmetrics.vectors.command import run_migrate, run_stats

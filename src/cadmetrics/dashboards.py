@@ -150,6 +150,18 @@ FEATURES = Dashboard(
                     ),
                     unit="percentunit",
                 ),
+                Panel(
+                    "Degraded inputs by format and flaw",
+                    (
+                        Query(
+                            f"sum by (format, quality) ({rate('cadmetrics_feature_degraded_total')})",
+                            "{{format}} {{quality}}",
+                        ),
+                    ),
+                    unit="reqps",
+                    description="Vectors computed from open, non-manifold or inconsistently wound meshes, "
+                    "polygon soups, B-Rep parts without a solid and repaired drawings (a vector's quality).",
+                ),
             ),
         ),
         Row(

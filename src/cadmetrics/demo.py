@@ -36,17 +36,20 @@ def run_demo(
     samples: Path | None = None,
     prometheus: bool = False,
 ) -> bool:
-    """Run the demo, writing to ``out``; True when the contract's verification passes."""
+    """Run the demo, writing to ``out``; True when every extraction of a real part succeeded
+    and the contract's verification passes. What failed is written to ``out``."""
     registry = _registry()
     telemetry = Telemetry(contract, [registry] if registry is not None else [])
     workdir = Path(tempfile.mkdtemp(prefix="cadmetrics-demo-"))
     try:
         summary = walk(telemetry, workdir, samples)
         out.write("cadmetrics demo: what the walk did\n" + summary.render() + "\n")
+        for problem in summary.problems:
+            out.write(f"FAILED: {problem}\n")
         if registry is None:
             out.write("\nprometheus_client is not installed: metrics are no-ops. ")
             out.write("Install 'cadmetrics[all]' to serve and verify them.\n")
-            return True
+            return not summary.problems
         if port is not None:
             files, _ = sample_files(samples, workdir)
             _serve(
@@ -67,7 +70,7 @@ def run_demo(
         f"verdict: {'PASS' if report.ok else 'FAIL'}: the demo's metrics against the "
         f"{len(contract)} declared in the contract\n"
     )
-    return report.ok
+    return report.ok and not summary.problems
 
 
 def _registry() -> Any:

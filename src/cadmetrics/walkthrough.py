@@ -64,6 +64,8 @@ class Summary:
     """What the walk did, a line per step, and the numbers a reader checks."""
 
     lines: list[tuple[str, str]] = attrs.field(factory=list)
+    #: what went wrong that should not have: extractions of real parts that failed
+    problems: list[str] = attrs.field(factory=list)
 
     def add(self, step: str, result: str) -> None:
         self.lines.append((step, result))
@@ -120,6 +122,11 @@ def _features(telemetry: Telemetry, files: list[Path], summary: Summary) -> list
             v4.extract(Path(vector.source))
     v1.extract_many(files, progress=False)
     failures = len(first) - len(vectors)
+    summary.problems += [
+        f"extracting {path}: {result} [{result.reason}]"
+        for path, result in zip(files, first, strict=True)
+        if isinstance(result, FeatureError)
+    ]
     try:
         v4.extract(_box_stl(1, 2, 3)[:300])  # a binary STL cut off after its fourth triangle
     except FeatureError as exc:

@@ -146,7 +146,17 @@ def test_vectors_name_their_values() -> None:
     vector = FeatureExtractor("v1").extract(box(1.0, 2.0, 3.0))
     assert vector.as_dict()["volume"] == 6.0
     data = vector.to_json_dict()
-    assert set(data) == {"path", "version", "sha256", "names", "vector"}
+    assert set(data) == {
+        "path",
+        "version",
+        "format",
+        "family",
+        "sha256",
+        "unit",
+        "quality",
+        "names",
+        "vector",
+    }
     assert data["names"][0] == "vertex_count" and data["vector"][0] == 8.0
 
 

@@ -67,21 +67,42 @@ def test_every_broken_file_is_refused_clearly_or_read_as_documented(
     assert metrics.value("cadmetrics_feature_extraction_errors_total", reason=reason) == 1
 
 
-def test_step_is_refused_with_what_to_do(cad_samples: Path) -> None:
-    for path in sorted((cad_samples / "step").iterdir()):
-        with pytest.raises(FeatureInputError, match="STL") as caught:
-            FeatureExtractor("v1").extract(path)
-        assert caught.value.reason == "unsupported_format" and caught.value.format == "step"
+def test_quality_says_what_was_degraded(cad_samples: Path, telemetry: Telemetry, metrics: Any) -> None:
+    extractor = FeatureExtractor("v2", telemetry=telemetry)
+    expected = {
+        "stl/unit_cube.STL": (),
+        "ply/octagonal_pocket.ply": (),  # welded: closed
+        "stl/teapot.stl": ("open",),
+        "stl/multibody.stl": ("inconsistent_winding",),
+        "broken/soup.stl": ("open", "polygon_soup"),
+    }
+    for name, quality in expected.items():
+        vector = extractor.extract(cad_samples / name)
+        assert vector.quality == quality, name
+        assert vector.to_json_dict()["quality"] == list(quality)
+        if quality:
+            assert vector.as_dict()["volume"] == 0.0
+    assert metrics.value("cadmetrics_feature_degraded_total", format="stl", quality="open") == 2
+    assert metrics.value("cadmetrics_feature_degraded_total", format="stl", quality="polygon_soup") == 1
+
+
+def test_a_vector_is_an_array(cad_samples: Path) -> None:
+    vector = FeatureExtractor("v1").extract(cad_samples / "stl" / "unit_cube.STL")
+    assert np.asarray(vector) is vector.values
+    np.testing.assert_array_equal(np.asarray(vector, dtype=np.float32), vector.values.astype(np.float32))
+    assert len(vector) == 7 and np.stack([vector, vector]).shape == (2, 7)
 
 
 def test_the_extract_command(cad_samples: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     cube = str(cad_samples / "stl" / "unit_cube.STL")
     assert main(["extract", "--version", "v1", cube]) == 0
     out = capsys.readouterr().out
-    assert "unit_cube.STL: v1, stl, sha256 " in out and "volume" in out
+    assert "unit_cube.STL: v1 mesh, stl, sha256 " in out and "volume" in out
     assert main(["extract", "--json", cube, str(cad_samples / "obj" / "box.obj")]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [set(row) for row in rows] == [{"path", "version", "sha256", "names", "vector"}] * 2
+    keys = {"path", "version", "format", "family", "sha256", "unit", "quality", "names", "vector"}
+    assert [set(row) for row in rows] == [keys] * 2
+    assert (rows[0]["format"], rows[0]["family"], rows[0]["unit"], rows[0]["quality"]) == ("stl", "mesh", None, [])
     assert rows[0]["version"] == "v4" and len(rows[0]["vector"]) == len(rows[0]["names"]) == 49
     notes = tmp_path / "notes.txt"
     notes.write_text("hello")

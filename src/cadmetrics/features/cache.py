@@ -28,38 +28,44 @@ ENTRY_OVERHEAD_BYTES = 400
 
 @attrs.frozen(eq=False)
 class CachedVector:
-    """What a cache level keeps: the values, and the format the content was read as."""
+    """What a cache level keeps: the values, the format the content was read as, the length
+    unit the size features are in (the file's own; None when it declares none) and the
+    vector's quality flags."""
 
     values: FloatArray
     format: str
+    unit: str | None = None
+    quality: tuple[str, ...] = ()
 
     @property
     def nbytes(self) -> int:
         return int(self.values.nbytes) + ENTRY_OVERHEAD_BYTES
 
-    _MAGIC = b"CMF1"
+    _MAGIC = b"CMF2"
 
     def to_bytes(self) -> bytes:
-        """A small self-checking record for a shared level: magic, format, count, values."""
-        fmt = self.format.encode("ascii")
-        header = self._MAGIC + struct.pack("<BI", len(fmt), len(self.values)) + fmt
+        """A small self-checking record for a shared level: magic, the length of the text
+        part and the count of values, the text part (format, unit, quality flags, separated by
+        spaces), then the values."""
+        text = " ".join([self.format, self.unit or "-", *self.quality]).encode("ascii")
+        header = self._MAGIC + struct.pack("<HI", len(text), len(self.values)) + text
         return header + self.values.astype("<f8").tobytes()
 
     @classmethod
     def from_bytes(cls, data: bytes, dimension_of: Callable[[str], int]) -> CachedVector | None:
         """The record, or None when it does not hold as many values as its format's layout
-        has (``dimension_of(format)``): a foreign or damaged entry is a miss, never a wrong
-        vector."""
-        if len(data) < 9 or data[:4] != cls._MAGIC:
+        has (``dimension_of(format)``): a foreign, older or damaged entry is a miss, never a
+        wrong vector."""
+        if len(data) < 10 or data[:4] != cls._MAGIC:
             return None
-        fmt_length, count = struct.unpack_from("<BI", data, 4)
-        start = 9 + fmt_length
-        fmt = data[9:start].decode("ascii", errors="replace")
-        if len(data) != start + 8 * count or count != dimension_of(fmt):
+        text_length, count = struct.unpack_from("<HI", data, 4)
+        start = 10 + text_length
+        words = data[10:start].decode("ascii", errors="replace").split(" ")
+        if len(words) < 2 or len(data) != start + 8 * count or count != dimension_of(words[0]):
             return None
         values = np.frombuffer(data, dtype="<f8", offset=start).astype(np.float64)
         values.flags.writeable = False
-        return cls(values, fmt)
+        return cls(values, words[0], None if words[1] == "-" else words[1], tuple(words[2:]))
 
 
 class MemoryCache:

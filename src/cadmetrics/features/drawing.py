@@ -154,6 +154,7 @@ class Drawing:
     source: str = "<bytes>"
     repairs: int = 0  # flaws ezdxf's recover and audit fixed
     unrepaired: int = 0  # flaws they reported but could not fix
+    unit: str | None = None  # the length unit $INSUNITS declares (a units.LENGTH_UNITS name)
     #: the drawn curves (lines, polylines, arcs, circles, ellipses, splines) as straight
     #: segments ``(k, 2, 3)``, for distributions of the drawing's shape
     segments: Any = attrs.field(factory=lambda: np.zeros((0, 2, 3)), eq=False, repr=False)
@@ -194,6 +195,14 @@ def values(drawing: Drawing) -> dict[str, float]:
 
 def _refuse(source: str, reason: str, problem: str) -> FeatureInputError:
     return FeatureInputError(f"{source}: {problem}", reason=reason, format=FORMAT)
+
+
+#: The $INSUNITS codes of the length units :mod:`cadmetrics.features.units` knows; 0 is
+#: "unitless", and the astronomical and survey units are left out (no unit).
+_INSUNITS: Final = {
+    1: "in", 2: "ft", 3: "mi", 4: "mm", 5: "cm", 6: "m", 7: "km", 8: "uin", 9: "mil", 10: "yd",
+    12: "nm", 13: "um", 14: "dm",
+}  # fmt: skip
 
 
 def read_drawing(data: bytes, *, source: str = "<bytes>") -> Drawing:
@@ -330,6 +339,7 @@ def _measure(document: EzdxfDocument, auditor: Auditor, source: str) -> Drawing:
         source=source,
         repairs=len(auditor.fixes),
         unrepaired=len(auditor.errors),
+        unit=_INSUNITS.get(int(document.header.get("$INSUNITS", 0) or 0)),
         segments=np.concatenate(segments) if segments else np.zeros((0, 2, 3)),
     )
 

@@ -17,13 +17,23 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import numpy as np
 
 from cadmetrics.errors import FeatureError, FeatureInputError
+from cadmetrics.features.brep import BREP_FORMATS
 from cadmetrics.features.cache import ENTRY_OVERHEAD_BYTES, CachedVector, FeatureCache, MemoryCache
 from cadmetrics.features.layout import FeatureLayout, layout_for
 from cadmetrics.features.mesh import FloatArray, Mesh
 from cadmetrics.features.tuning import CacheRecommendation, KeyHistory
-from cadmetrics.features.vector import ComputedFeatures, FeatureConfig, drawing_features, mesh_features
+from cadmetrics.features.units import canonical_unit, convert_sizes, millimetres_per
+from cadmetrics.features.vector import (
+    ComputedFeatures,
+    FeatureConfig,
+    brep_features,
+    drawing_features,
+    mesh_features,
+    rounded,
+)
 from cadmetrics.telemetry.facade import Telemetry
 
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview | Mesh
@@ -34,7 +44,13 @@ DEFAULT_MAX_BYTES = 1024**3
 
 @attrs.frozen(eq=False)
 class FeatureVector:
-    """A feature vector and where it came from."""
+    """A feature vector and where it came from.
+
+    ``unit`` is the length unit of the size features (None when the file declares none, as
+    STL, OBJ and PLY do); ``quality`` names what was degraded about the input (empty when
+    nothing was: see :data:`~cadmetrics.features.vector.QUALITY_FLAGS`). ``numpy.asarray``
+    of a vector gives its values.
+    """
 
     version: str
     names: tuple[str, ...]
@@ -43,15 +59,31 @@ class FeatureVector:
     source: str
     format: str
     cached: bool = False  # answered from a cache level rather than computed
+    unit: str | None = None
+    quality: tuple[str, ...] = ()
+    family: str = "mesh"  # the layout family: mesh, drawing or brep
 
     def as_dict(self) -> dict[str, float]:
         return {name: float(value) for name, value in zip(self.names, self.values, strict=True)}
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> FloatArray:
+        """The values, for ``numpy.asarray(vector)`` (read-only, as they are shared)."""
+        if copy or (dtype is not None and np.dtype(dtype) != self.values.dtype):
+            return np.array(self.values, dtype=dtype)
+        return self.values
+
+    def __len__(self) -> int:
+        return len(self.values)
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
             "path": self.source,
             "version": self.version,
+            "format": self.format,
+            "family": self.family,
             "sha256": self.sha256,
+            "unit": self.unit,
+            "quality": list(self.quality),
             "names": list(self.names),
             "vector": [float(value) for value in self.values],
         }
@@ -63,6 +95,11 @@ class FeatureExtractor:
     ``version`` is v1 to v4 (see :mod:`cadmetrics.features.layout`); ``config`` holds the
     settings that change values; ``cache`` the levels to use (default: an in-process LRU;
     ``FeatureCache.disabled()`` for none); ``max_bytes`` bounds the files read.
+
+    STEP and IGES parts (the ``step`` extra) are tessellated and described by the mesh
+    layout, like STL, OBJ and PLY parts, so that all of them can be compared and stored
+    together; with ``brep=True`` they get the B-Rep layout instead, of exact B-Rep measures.
+    ``unit`` is the length unit size features are given in (default: each file's own).
     """
 
     def __init__(
@@ -73,9 +110,14 @@ class FeatureExtractor:
         cache: FeatureCache | None = None,
         telemetry: Telemetry | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        brep: bool = False,
+        unit: str | None = None,
     ) -> None:
         self.layout: FeatureLayout = layout_for(version)
-        self.drawing_layout: FeatureLayout = layout_for(version, drawing=True)
+        self.drawing_layout: FeatureLayout = layout_for(version, family="drawing")
+        self.brep_layout: FeatureLayout = layout_for(version, family="brep")
+        self.brep = bool(brep)
+        self.unit = _checked_unit(unit)
         self.config = config if config is not None else FeatureConfig()
         self.cache = cache if cache is not None else FeatureCache()
         self.max_bytes = max_bytes
@@ -89,25 +131,31 @@ class FeatureExtractor:
         self._entries = tel.gauge("cadmetrics_feature_cache_entries")
         self._surface_count = tel.histogram("cadmetrics_feature_surface_count")
         self._entropy = tel.histogram("cadmetrics_feature_shape_entropy")
+        self._degraded = tel.counter("cadmetrics_feature_degraded_total")
         self._tuning_requests = tel.counter("cadmetrics_feature_cache_tuning_requests_total")
         self._recommended_entries = tel.gauge("cadmetrics_feature_cache_recommended_capacity_entries")
         self._recommended_bytes = tel.gauge("cadmetrics_feature_cache_recommended_capacity_bytes")
         self._recommended_ttl = tel.gauge("cadmetrics_feature_cache_recommended_ttl_seconds")
         self._target_hit_ratio = tel.gauge("cadmetrics_feature_cache_target_hit_ratio")
-        self._key_suffix = f":{self.layout.version}:{self.config.key}"
+        self._key_suffix = f":{self.layout.version}:{self.config.key}" + (";brep" if self.brep else "")
         self.history = KeyHistory()
 
     @property
     def version(self) -> str:
         return self.layout.version
 
-    def extract(self, source: Source) -> FeatureVector:
+    def extract(self, source: Source, *, unit: str | None = None) -> FeatureVector:
         """The feature vector of ``source``: a path, the file's bytes, or a :class:`Mesh`.
+
+        ``unit`` (``"mm"``, ``"in"``...; default: the extractor's ``unit``, else the file's
+        own) converts the size features of a file that declares its unit (STEP, IGES, DXF);
+        a file that declares none keeps its numbers, and its vector's ``unit`` is None.
 
         Raises :class:`~cadmetrics.errors.FeatureInputError` for input that gives no
         features (its ``reason`` says why), :class:`~cadmetrics.errors.MissingDependency`
-        when a format needs an extra that is not installed.
+        when a format needs an extra that is not installed, ValueError for an unknown unit.
         """
+        wanted = _checked_unit(unit) if unit is not None else self.unit
         try:
             content, shown, digest = self._content(source)
             key = digest + self._key_suffix
@@ -115,7 +163,7 @@ class FeatureExtractor:
             found = self._lookup(key)
             if found is not None:
                 self._requests.inc(version=self.version, result="cached")
-                return self._vector(found, digest, shown, cached=True)
+                return self._vector(found, digest, shown, cached=True, unit=wanted)
             started = time.perf_counter()
             computed = self._compute(content, shown)
             self._duration.observe(
@@ -126,10 +174,14 @@ class FeatureExtractor:
             self._errors.inc(format=error.format, reason=error.reason)
             raise
         self._requests.inc(version=self.version, result="computed")
+        for flaw in computed.quality:
+            self._degraded.inc(format=computed.format, quality=flaw)
         self._store(key, computed)
-        return self._vector(computed, digest, shown, cached=False)
+        return self._vector(computed, digest, shown, cached=False, unit=wanted)
 
-    def cached(self, sha256: str, source: str = "<cached>") -> FeatureVector | None:
+    def cached(
+        self, sha256: str, source: str = "<cached>", *, unit: str | None = None
+    ) -> FeatureVector | None:
         """The vector of the content whose sha256 is ``sha256``, when a cache level holds it;
         never computes. For hosts that keep files by content hash and know it already."""
         key = sha256 + self._key_suffix
@@ -138,7 +190,8 @@ class FeatureExtractor:
         if found is None:
             return None
         self._requests.inc(version=self.version, result="cached")
-        return self._vector(found, sha256, source, cached=True)
+        wanted = _checked_unit(unit) if unit is not None else self.unit
+        return self._vector(found, sha256, source, cached=True, unit=wanted)
 
     def extract_many(
         self, sources: Iterable[Source], executor: Executor | None = None, *, progress: bool | None = None
@@ -249,6 +302,7 @@ class FeatureExtractor:
                 self._cache_errors.inc(level="l2", operation="set")
 
     def _compute(self, content: bytes | Mesh, shown: str) -> CachedVector:
+        unit: str | None = None
         if isinstance(content, Mesh):
             fmt = content.format
             features = self._guarded(lambda: mesh_features(content, self.layout, self.config), shown, fmt)
@@ -260,9 +314,12 @@ class FeatureExtractor:
                 from cadmetrics.features.drawing import read_drawing
 
                 drawing = read_drawing(content, source=shown)
+                unit = drawing.unit
                 features = self._guarded(
                     lambda: drawing_features(drawing, self.drawing_layout, self.config), shown, fmt
                 )
+            elif fmt in BREP_FORMATS:
+                features, unit = self._brep_features(content, shown, fmt)
             else:
                 mesh = read_mesh(content, source=shown)
                 features = self._guarded(lambda: mesh_features(mesh, self.layout, self.config), shown, fmt)
@@ -272,7 +329,26 @@ class FeatureExtractor:
             self._entropy.observe(features.entropy_d2, distribution="d2")
         if features.entropy_patch_area is not None:
             self._entropy.observe(features.entropy_patch_area, distribution="patch_area")
-        return CachedVector(features.values, fmt)
+        if features.entropy_surface_type is not None:
+            self._entropy.observe(features.entropy_surface_type, distribution="surface_type")
+        return CachedVector(features.values, fmt, unit, features.quality)
+
+    def _brep_features(self, content: bytes, shown: str, fmt: str) -> tuple[ComputedFeatures, str | None]:
+        """A STEP or IGES part's features (B-Rep or mesh layout), sizes in the file's unit."""
+        from cadmetrics.features.brep import read_brep
+
+        part = read_brep(content, source=shown, format=fmt)
+        layout = self._layout_of(fmt)
+        if self.brep:
+            features = self._guarded(lambda: brep_features(part, layout), shown, fmt)
+        else:
+            features = self._guarded(lambda: mesh_features(part.mesh, layout, self.config), shown, fmt)
+            if part.topology["solid"] == 0:
+                features = attrs.evolve(features, quality=(*features.quality, "no_solid"))
+        if part.unit is None or part.unit == "mm":  # OpenCASCADE's coordinates are millimetres
+            return features, part.unit
+        in_file_unit = convert_sizes(features.values, layout, 1.0 / millimetres_per(part.unit))
+        return attrs.evolve(features, values=_rounded_vector(in_file_unit)), part.unit
 
     def _guarded(self, compute: Callable[[], ComputedFeatures], shown: str, fmt: str) -> ComputedFeatures:
         """``compute()``, a numeric failure inside it turned into a FeatureError that says where."""
@@ -287,18 +363,51 @@ class FeatureExtractor:
             ) from exc
 
     def _layout_of(self, fmt: str) -> FeatureLayout:
-        return self.drawing_layout if fmt == "dxf" else self.layout
+        if fmt == "dxf":
+            return self.drawing_layout
+        if self.brep and fmt in BREP_FORMATS:
+            return self.brep_layout
+        return self.layout
+
+    def _family_of(self, fmt: str) -> str:
+        if fmt == "dxf":
+            return "drawing"
+        return "brep" if self.brep and fmt in BREP_FORMATS else "mesh"
 
     def _dimension_of(self, fmt: str) -> int:
         return self._layout_of(fmt).dimension
 
-    def _vector(self, entry: CachedVector, digest: str, shown: str, *, cached: bool) -> FeatureVector:
+    def _vector(
+        self, entry: CachedVector, digest: str, shown: str, *, cached: bool, unit: str | None
+    ) -> FeatureVector:
+        """The vector of a cache entry, its size features converted to ``unit`` when both it
+        and the entry's unit are known."""
+        layout = self._layout_of(entry.format)
+        values, shown_unit = entry.values, entry.unit
+        if unit is not None and shown_unit is not None and unit != shown_unit:
+            factor = millimetres_per(shown_unit) / millimetres_per(unit)
+            values, shown_unit = _rounded_vector(convert_sizes(values, layout, factor)), unit
         return FeatureVector(
             self.version,
-            self._layout_of(entry.format).names,
-            entry.values,
+            layout.names,
+            values,
             digest,
             shown,
             entry.format,
             cached,
+            shown_unit,
+            entry.quality,
+            self._family_of(entry.format),
         )
+
+
+def _checked_unit(unit: str | None) -> str | None:
+    """``unit`` by its canonical short name (ValueError for an unknown one), or None."""
+    return None if unit is None else canonical_unit(unit)
+
+
+def _rounded_vector(values: FloatArray) -> FloatArray:
+    """``values`` rounded as computed vectors are, read-only."""
+    vector = np.array([rounded(value) for value in values.tolist()], dtype=np.float64)
+    vector.flags.writeable = False
+    return vector

@@ -25,7 +25,7 @@ from cadmetrics.features.mesh import FloatArray, IndexArray, Mesh
 
 __all__ = ["DEFAULT_MAX_FACES", "FORMATS", "read_mesh", "sniff"]
 
-FORMATS: Final = ("stl", "obj", "ply", "dxf", "step")
+FORMATS: Final = ("stl", "obj", "ply", "dxf", "step", "iges")
 DEFAULT_MAX_FACES: Final = 50_000_000
 
 ByteArray = npt.NDArray[np.uint8]
@@ -36,6 +36,10 @@ _STL_HEADER: Final = 84  # 80 header bytes and the uint32 triangle count
 _STL_RECORD: Final = 50  # normal, three corners (12 float32) and a uint16 attribute
 _BINARY_DXF: Final = b"AutoCAD Binary DXF\r\n\x1a\x00"
 _STEP: Final = b"ISO-10303-21;"
+# An IGES file is 80-column records whose column 73 names the section: the first record is of
+# the start (S) section, or of the global (G) one when the start section is empty; columns 74
+# to 80 hold its sequence number.
+_IGES: Final = re.compile(rb"\A[^\r\n]{72}[SG][ 0-9]{6}1\r?\n")
 # A DXF opens with group-code/value line pairs, possibly after 999 comment pairs.
 _DXF: Final = re.compile(rb"\A(?:[ \t]*999[ \t]*\r?\n[^\n]*\n\s*)*[ \t]*0[ \t]*\r?\n[ \t]*(?:SECTION|EOF)\b")
 # Every statement of the OBJ specification (geometry, grouping, display and free-form).
@@ -64,7 +68,8 @@ _TEXT_BYTES: Final = bytes(b for b in range(256) if b not in _BINARY_BYTES)
 
 
 def sniff(data: bytes, *, source: str) -> str:
-    """Name the format of ``data`` (``stl``, ``obj``, ``ply``, ``dxf`` or ``step``) by content.
+    """Name the format of ``data`` (``stl``, ``obj``, ``ply``, ``dxf``, ``step`` or ``iges``) by
+    content.
 
     Raises :class:`FeatureInputError` with reason ``empty`` for no bytes (or only whitespace)
     and ``unsupported_format`` for anything else. The file name is never consulted: ``source``
@@ -84,6 +89,8 @@ def sniff(data: bytes, *, source: str) -> str:
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     if text.startswith(_STEP):
         return "step"
+    if _IGES.match(head):
+        return "iges"
     for magic, what in _KNOWN_MAGIC:
         if head.startswith(magic):
             raise _unsupported(source, f"is {what}")
@@ -107,16 +114,17 @@ def read_mesh(data: bytes, *, source: str = "<bytes>", max_faces: int = DEFAULT_
 
     ``max_faces`` bounds the triangles a file may declare or produce (reason ``too_large``);
     every count a file declares is checked against the bytes actually present before anything
-    is allocated for it. STEP and DXF are recognised so that their error can say what to do.
+    is allocated for it. STEP, IGES and DXF are recognised so that their error can say what
+    to do.
     """
     fmt = sniff(data, source=source)
-    if fmt == "step":
+    if fmt in ("step", "iges"):
         raise input_error(
             source,
-            "step",
+            fmt,
             "unsupported_format",
-            "is a STEP file: a STEP B-rep must be meshed before it has triangles, and the mesher "
-            "(OpenCASCADE) is not shipped with this library; export the part as STL instead",
+            f"is a {fmt.upper()} file: a B-Rep, not a mesh; FeatureExtractor reads it (with the step "
+            "extra), tessellating it for the mesh layouts",
         )
     if fmt == "dxf":
         raise input_error(

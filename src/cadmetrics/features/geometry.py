@@ -264,8 +264,8 @@ class Geometry:
             from scipy.spatial import ConvexHull, QhullError
         except ImportError:
             raise MissingDependency(
-                f"{self.mesh.source}: shape features (v2 and later) need scipy: "
-                "pip install cadmetrics[features]",
+                f"{self.mesh.source}: shape features (v2 and later) need scipy, a dependency of "
+                "cadmetrics that is missing: pip install scipy",
                 format=self.mesh.format,
             ) from None
         points = self.used_vertices - self.origin
@@ -309,7 +309,8 @@ class Geometry:
             from scipy.sparse.csgraph import connected_components
         except ImportError:
             raise MissingDependency(
-                f"{self.mesh.source}: surface patches (v4) need scipy: pip install cadmetrics[features]",
+                f"{self.mesh.source}: surface patches (v4) need scipy, a dependency of cadmetrics "
+                "that is missing: pip install scipy",
                 format=self.mesh.format,
             ) from None
         normals, areas = self.unit_normals, self.face_areas

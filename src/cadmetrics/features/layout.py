@@ -97,7 +97,7 @@ V1 = FeatureLayout(
     grouped(
         "size",
         (
-            Feature("vertex_count", "vertices used by at least one face (identical STL corners welded)"),
+            Feature("vertex_count", "vertices used by at least one face (coincident vertices welded)"),
             Feature("face_count", "triangles (polygons are split into triangle fans)"),
             Feature("extent_major", "largest axis-aligned bounding-box extent", Scaling.LENGTH),
             Feature("extent_middle", "middle axis-aligned bounding-box extent", Scaling.LENGTH),
@@ -257,11 +257,132 @@ DRAWING_LAYOUTS: dict[str, FeatureLayout] = {
 }
 
 
-def layout_for(version: str, *, drawing: bool = False) -> FeatureLayout:
-    """The mesh (or, with ``drawing``, the drawing) layout of ``version`` (v1 to v4), with a
-    clear error for anything else."""
+# -- B-Rep parts (STEP, IGES) ----------------------------------------------------------------
+# Exact measures of the boundary representation, read through OpenCASCADE. A B-Rep part can
+# also be described by a mesh layout (computed on its tessellation, comparable with STL, OBJ and
+# PLY parts); these layouts are for what only the B-Rep knows.
+
+#: The surface types a B-Rep face is counted under, in layout order (OpenCASCADE's
+#: GeomAbs_SurfaceType, B-spline and Bezier together).
+SURFACE_TYPES = (
+    "plane", "cylinder", "cone", "sphere", "torus", "bspline", "revolution", "extrusion", "offset", "other",
+)  # fmt: skip
+
+#: How an edge between two faces is classified, in layout order.
+EDGE_CONVEXITIES = ("convex", "concave", "smooth")
+
+BREP_V1 = FeatureLayout(
+    "v1",
+    (
+        *grouped(
+            "topology",
+            (
+                Feature("solid_count", "solids (an assembly of several solids is one part)"),
+                Feature("shell_count", "shells"),
+                Feature("face_count", "B-Rep faces"),
+                Feature("edge_count", "B-Rep edges"),
+                Feature("vertex_count", "B-Rep vertices"),
+            ),
+        ),
+        *grouped(
+            "size",
+            (
+                Feature("extent_major", "largest axis-aligned bounding-box extent", Scaling.LENGTH),
+                Feature("extent_middle", "middle axis-aligned bounding-box extent", Scaling.LENGTH),
+                Feature("extent_minor", "smallest axis-aligned bounding-box extent", Scaling.LENGTH),
+                Feature("surface_area", "exact area of the faces", Scaling.AREA),
+                Feature("volume", "exact volume of the solids; 0 when the part has no solid", Scaling.VOLUME),
+            ),
+        ),
+    ),
+)
+
+BREP_V2 = BREP_V1.extended(
+    "v2",
+    (
+        *(
+            Feature(f"{kind}_faces", f"faces whose surface is a {kind}", group="surface")
+            for kind in SURFACE_TYPES[:5]
+        ),
+        Feature("bspline_faces", "faces whose surface is a B-spline or Bezier surface", group="surface"),
+        Feature("revolution_faces", "faces whose surface is a surface of revolution", group="surface"),
+        Feature("extrusion_faces", "faces whose surface is a surface of linear extrusion", group="surface"),
+        Feature("offset_faces", "faces whose surface is an offset surface", group="surface"),
+        Feature("other_faces", "faces whose surface is of any other type", group="surface"),
+        *(
+            Feature(f"{kind}_area_share", f"share of the area on {kind}_faces", group="surface")
+            for kind in SURFACE_TYPES
+        ),
+        *grouped(
+            "shape",
+            (
+                Feature(
+                    "inertia_ratio_minor",
+                    "smallest exact principal moment of inertia over their sum (of the solids; "
+                    "of the faces as a thin shell when there is no solid)",
+                ),
+                Feature("inertia_ratio_middle", "middle exact principal moment of inertia over their sum"),
+                Feature("inertia_ratio_major", "largest exact principal moment of inertia over their sum"),
+                Feature("sphericity", "pi^(1/3) (6V)^(2/3) / A from the exact V and A; 0 without a solid"),
+            ),
+        ),
+    ),
+)
+
+BREP_V3 = BREP_V2.extended(
+    "v3",
+    grouped(
+        "edges",
+        (
+            Feature(
+                "convex_edges",
+                "edges between two faces meeting at a convex angle (outside angle over 180 degrees), "
+                "judged at the edge's middle",
+            ),
+            Feature("concave_edges", "edges between two faces meeting at a concave angle"),
+            Feature("smooth_edges", "edges between two faces whose normals differ by under 1 degree"),
+            Feature("other_edges", "edges on one face only, on three or more, seams and degenerate edges"),
+            Feature("convex_edge_share", "convex edges over the edges between two faces (0 when none)"),
+            Feature("concave_edge_share", "concave edges over the edges between two faces (0 when none)"),
+            Feature("smooth_edge_share", "smooth edges over the edges between two faces (0 when none)"),
+        ),
+    ),
+)
+
+BREP_V4 = BREP_V3.extended(
+    "v4",
+    grouped(
+        "surface",
+        (
+            Feature("surface_count", "B-Rep faces, as the v4 features of the STEP pipeline defined it"),
+            Feature(
+                "shape_entropy",
+                "Shannon entropy of the face counts per surface type, Laplace-smoothed ((n_i + 1) / "
+                "(N + K) over the K types present) and divided by ln K: 0 for one type, 1 when even",
+            ),
+        ),
+    ),
+)
+
+BREP_LAYOUTS: dict[str, FeatureLayout] = {
+    layout.version: layout for layout in (BREP_V1, BREP_V2, BREP_V3, BREP_V4)
+}
+
+#: The layout families, by name: meshes, 2D drawings and B-Rep parts.
+FAMILIES: dict[str, dict[str, FeatureLayout]] = {
+    "mesh": LAYOUTS,
+    "drawing": DRAWING_LAYOUTS,
+    "brep": BREP_LAYOUTS,
+}
+
+
+def layout_for(version: str, *, drawing: bool = False, family: str = "mesh") -> FeatureLayout:
+    """The layout of ``version`` (v1 to v4) in ``family`` (``mesh``, ``drawing``, ``brep``;
+    ``drawing=True`` is ``family="drawing"``), with a clear error for anything else."""
+    if family not in FAMILIES:
+        raise FeatureError(f"unknown layout family {family!r}: choose one of {', '.join(FAMILIES)}")
     try:
-        return (DRAWING_LAYOUTS if drawing else LAYOUTS)[version]
+        return FAMILIES["drawing" if drawing else family][version]
     except KeyError:
         raise FeatureError(
             f"unknown feature version {version!r}: choose one of {', '.join(LAYOUTS)}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from cadmetrics.features.layout import DRAWING_LAYOUTS, LAYOUTS, FeatureLayout
+from cadmetrics.features.layout import BREP_LAYOUTS, DRAWING_LAYOUTS, LAYOUTS, FeatureLayout
 from cadmetrics.features.vector import SIGNIFICANT_DIGITS, FeatureConfig
 
 
@@ -24,13 +24,21 @@ def render() -> str:
         "Each version holds the features of the one before, then its own, in this order. "
         f"Values are rounded to {SIGNIFICANT_DIGITS} significant digits. Default settings: "
         f"`d2_pairs={config.d2_pairs}`, `patch_angle_degrees={config.patch_angle_degrees}`. "
-        "Meshes (STL, OBJ, PLY, in-memory) and 2D drawings (DXF) have layouts of their own; "
-        "an extractor of version vN reads both, each into its vN layout. Drift is reported per "
+        "Meshes (STL, OBJ, PLY, in-memory, and STEP and IGES parts tessellated), 2D drawings "
+        "(DXF) and B-Rep parts (STEP and IGES, with `FeatureExtractor(brep=True)`) have layouts "
+        "of their own; an extractor of version vN reads all of them, each into its vN layout. "
+        "Size features are in the file's declared length unit unless the host asks for another; "
+        "B-Rep sizes are exact (OpenCASCADE's global properties). Drift is reported per "
         "group; a vector store migrating to a version whose features it cannot compute fills in "
         "the default, and marks the record as filled.",
         "",
     ]
-    for title, layouts in (("Meshes", LAYOUTS), ("Drawings (DXF)", DRAWING_LAYOUTS)):
+    families = (
+        ("Meshes", LAYOUTS),
+        ("Drawings (DXF)", DRAWING_LAYOUTS),
+        ("B-Rep parts (STEP, IGES)", BREP_LAYOUTS),
+    )
+    for title, layouts in families:
         lines += _family(title, layouts)
     return "\n".join(lines) + "\n"
 

@@ -21,7 +21,7 @@ IndexArray = npt.NDArray[np.int64]
 
 
 #: Where a mesh can come from; also the ``format`` label of the feature metrics.
-MESH_FORMATS = ("stl", "obj", "ply", "mesh")
+MESH_FORMATS = ("stl", "obj", "ply", "step", "iges", "mesh")
 
 
 @attrs.frozen(eq=False)
@@ -31,7 +31,7 @@ class Mesh:
     vertices: FloatArray
     faces: IndexArray
     source: str = "<mesh>"
-    format: str = "mesh"  # the format it was read from: stl, obj, ply or mesh (in memory)
+    format: str = "mesh"  # read from: stl, obj, ply, step or iges (tessellated), or mesh (in memory)
 
     @classmethod
     def from_arrays(cls, vertices: Any, faces: Any, *, source: str = "<mesh>", format: str = "mesh") -> Mesh:

@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import math
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -23,6 +23,9 @@ from cadmetrics.features.drawing import Drawing
 from cadmetrics.features.geometry import Geometry, curve_moments, entropy_bits, segment_d2
 from cadmetrics.features.layout import D2_BINS, D2_RANGE, FeatureLayout
 from cadmetrics.features.mesh import FloatArray, Mesh
+
+if TYPE_CHECKING:
+    from cadmetrics.features.brep import BRepPart
 
 SIGNIFICANT_DIGITS = 12
 
@@ -47,12 +50,44 @@ class FeatureConfig:
 
 @attrs.frozen
 class ComputedFeatures:
-    """A layout's values for one part, and the v4 distributions that metrics observe."""
+    """A layout's values for one part, the v4 distributions that metrics observe, and what
+    was degraded about the input (see :data:`QUALITY_FLAGS`)."""
 
     values: FloatArray
     surface_count: int | None = None
     entropy_d2: float | None = None
     entropy_patch_area: float | None = None
+    entropy_surface_type: float | None = None
+    quality: tuple[str, ...] = ()
+
+
+#: What a vector's ``quality`` can say of its input, each a value of the contract's
+#: ``cadmetrics_feature_degraded_total`` quality label. An empty ``quality`` is a clean input.
+QUALITY_FLAGS = {
+    "open": "an edge borders one face only: the mesh encloses no volume, so volume features are 0",
+    "non_manifold": "an edge is shared by three or more faces: volume features are 0",
+    "inconsistent_winding": "closed, but neighbouring faces disagree on which side is out: volume features "
+    "are 0",
+    "polygon_soup": "no two faces share an edge (separate triangles, as some exporters write)",
+    "no_solid": "a B-Rep part with faces but no closed solid: volume features are 0",
+    "drawing_repaired": "a drawing with flaws that the reader repaired before measuring it",
+    "drawing_unrepaired": "a drawing with flaws the reader reported but could not repair",
+}
+
+
+def mesh_quality(g: Geometry) -> tuple[str, ...]:
+    """The flaws of ``g``'s mesh that :data:`QUALITY_FLAGS` names, in that order."""
+    shared = g.edge_face_counts
+    flags = []
+    if (shared == 1).any():
+        flags.append("open")
+    if (shared > 2).any():
+        flags.append("non_manifold")
+    if g.watertight and not g.winding_consistent:
+        flags.append("inconsistent_winding")
+    if len(g.mesh.faces) > 1 and (shared == 1).all():
+        flags.append("polygon_soup")
+    return tuple(flags)
 
 
 def mesh_features(mesh: Mesh, layout: FeatureLayout, config: FeatureConfig) -> ComputedFeatures:
@@ -88,8 +123,9 @@ def mesh_features(mesh: Mesh, layout: FeatureLayout, config: FeatureConfig) -> C
     if "d2_bin_00" in names:
         d2 = g.d2_histogram(config.d2_pairs, D2_BINS, D2_RANGE)
         values.update({f"d2_bin_{index:02d}": float(share) for index, share in enumerate(d2)})
+    quality = mesh_quality(g)
     if "surface_count" not in names or d2 is None:
-        return ComputedFeatures(_ordered(values, layout))
+        return ComputedFeatures(_ordered(values, layout), quality=quality)
     patches = g.patch_areas(config.patch_angle_degrees)
     values["surface_count"] = len(patches)
     values["shape_entropy_d2"] = entropy_bits(d2)
@@ -99,6 +135,7 @@ def mesh_features(mesh: Mesh, layout: FeatureLayout, config: FeatureConfig) -> C
         surface_count=len(patches),
         entropy_d2=values["shape_entropy_d2"],
         entropy_patch_area=values["shape_entropy_patch_area"],
+        quality=quality,
     )
 
 
@@ -134,15 +171,86 @@ def drawing_features(drawing: Drawing, layout: FeatureLayout, config: FeatureCon
         curve_share=drawing.arc_length / drawn if drawn > 0 else 0.0,
         length_per_radius=drawn / radius if radius > 0 else 0.0,
     )
+    quality = drawing_quality(drawing)
     if "d2_bin_00" not in names:
-        return ComputedFeatures(_ordered(values, layout))
+        return ComputedFeatures(_ordered(values, layout), quality=quality)
     d2 = segment_d2(drawing.segments, _drawing_seed(drawing), config.d2_pairs, D2_BINS, D2_RANGE)
     values.update({f"d2_bin_{index:02d}": float(share) for index, share in enumerate(d2)})
     counts = np.array([float(n) for n in drawing.entity_counts.values()])
     values["shape_entropy_d2"] = entropy_bits(d2)
     values["entity_type_entropy"] = entropy_bits(counts) if len(counts) else 0.0
     entropy = values["shape_entropy_d2"] if "shape_entropy_d2" in names else None
-    return ComputedFeatures(_ordered(values, layout), entropy_d2=entropy)
+    return ComputedFeatures(_ordered(values, layout), entropy_d2=entropy, quality=quality)
+
+
+def drawing_quality(drawing: Drawing) -> tuple[str, ...]:
+    """Whether the reader had to repair the drawing, or found flaws it could not repair."""
+    flags = []
+    if drawing.repairs:
+        flags.append("drawing_repaired")
+    if drawing.unrepaired:
+        flags.append("drawing_unrepaired")
+    return tuple(flags)
+
+
+def brep_features(part: BRepPart, layout: FeatureLayout) -> ComputedFeatures:
+    """The values of a B-Rep ``layout`` for ``part``, sizes in millimetres; only what the
+    layout names is measured (the edges' convexity is the costly part, and v3's)."""
+    names = set(layout.names)
+    topology = part.topology
+    mass = part.mass
+    major, middle, minor = part.extents
+    values: dict[str, float] = {f"{kind}_count": float(count) for kind, count in topology.items()}
+    values.update(
+        extent_major=major,
+        extent_middle=middle,
+        extent_minor=minor,
+        surface_area=mass.area,
+        volume=mass.volume,
+    )
+    if "plane_faces" in names:
+        types = part.surface_types
+        areas = part.surface_type_areas
+        values.update({f"{kind}_faces": float(count) for kind, count in types.items()})
+        values.update(
+            {f"{kind}_area_share": area / mass.area if mass.area > 0 else 0.0 for kind, area in areas.items()}
+        )
+        moments = mass.principal_moments
+        total = math.fsum(moments)
+        for label, moment in zip(("minor", "middle", "major"), moments, strict=True):
+            values[f"inertia_ratio_{label}"] = moment / total if total > 0 else 0.0
+        volume = mass.volume
+        values["sphericity"] = math.pi ** (1 / 3) * (6 * volume) ** (2 / 3) / mass.area if volume > 0 else 0.0
+    if "convex_edges" in names:
+        edges = part.edge_convexity
+        values.update({f"{kind}_edges": float(count) for kind, count in edges.items()})
+        between_two = edges["convex"] + edges["concave"] + edges["smooth"]
+        for kind in ("convex", "concave", "smooth"):
+            values[f"{kind}_edge_share"] = edges[kind] / between_two if between_two else 0.0
+    entropy = None
+    if "shape_entropy" in names:
+        values["surface_count"] = float(topology["face"])
+        entropy = values["shape_entropy"] = surface_type_entropy(list(part.surface_types.values()))
+    quality = ("no_solid",) if topology["solid"] == 0 else ()
+    return ComputedFeatures(
+        _ordered(values, layout),
+        surface_count=topology["face"] if entropy is not None else None,
+        entropy_surface_type=entropy,
+        quality=quality,
+    )
+
+
+def surface_type_entropy(counts: list[int]) -> float:
+    """The normalised entropy of face counts per surface type, as the STEP pipeline defined
+    ``shape_entropy``: over the K types present, shares Laplace-smoothed to
+    ``(n_i + 1) / (N + K)``, Shannon entropy (natural log) divided by ``ln K``; 0 when K < 2."""
+    present = [count for count in counts if count > 0]
+    kinds = len(present)
+    if kinds < 2:
+        return 0.0
+    total = sum(present) + kinds
+    entropy = -math.fsum((count + 1) / total * math.log((count + 1) / total) for count in present)
+    return entropy / math.log(kinds)
 
 
 def _drawing_seed(drawing: Drawing) -> int:
