@@ -231,12 +231,9 @@ def test_a_truncated_iges_file_is_refused() -> None:
 
 
 def test_without_the_extra_the_error_names_it(cad_samples: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from cadmetrics.features import brep
+    from cadmetrics.features import brep_process
 
-    def missing() -> Any:
-        raise ImportError("No module named 'OCP'")
-
-    monkeypatch.setattr(brep, "_occ", missing)
+    monkeypatch.setattr(brep_process, "opencascade_installed", lambda: False)
     with pytest.raises(MissingDependency, match=r"pip install cadmetrics\[step\]") as caught:
         no_cache().extract(cad_samples / "step" / "featuretype.STEP")
     assert (caught.value.reason, caught.value.format) == ("missing_dependency", "step")
@@ -248,12 +245,9 @@ def test_walking_a_folder_reads_step_files(
     assert main(["extract", "--version", "v1", "--brep", str(cad_samples / "step")]) == 0
     out = capsys.readouterr().out
     assert out.count("v1 brep, step, sizes in in, sha256") == len(STEP_SAMPLES)
-    from cadmetrics.features import brep
+    from cadmetrics.features import brep_process
 
-    def missing() -> Any:
-        raise ImportError("No module named 'OCP'")
-
-    monkeypatch.setattr(brep, "_occ", missing)
+    monkeypatch.setattr(brep_process, "opencascade_installed", lambda: False)
     assert main(["extract", "--version", "v1", str(cad_samples / "step")]) == 0
     out = capsys.readouterr().out
     assert out.count("skipped (reading STEP parts needs OpenCASCADE: pip install cadmetrics[step])") == 3

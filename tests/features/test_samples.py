@@ -102,7 +102,12 @@ def test_the_extract_command(cad_samples: Path, capsys: pytest.CaptureFixture[st
     rows = json.loads(capsys.readouterr().out)
     keys = {"path", "version", "format", "family", "sha256", "unit", "quality", "names", "vector"}
     assert [set(row) for row in rows] == [keys] * 2
-    assert (rows[0]["format"], rows[0]["family"], rows[0]["unit"], rows[0]["quality"]) == ("stl", "mesh", None, [])
+    assert (rows[0]["format"], rows[0]["family"], rows[0]["unit"], rows[0]["quality"]) == (
+        "stl",
+        "mesh",
+        None,
+        [],
+    )
     assert rows[0]["version"] == "v4" and len(rows[0]["vector"]) == len(rows[0]["names"]) == 49
     notes = tmp_path / "notes.txt"
     notes.write_text("hello")

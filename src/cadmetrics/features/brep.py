@@ -9,9 +9,10 @@ convexity, exact mass properties, face areas per surface type, extents, and a te
 Coordinates are OpenCASCADE's, in millimetres whatever the file declares (the reader converts
 on transfer); the feature code converts size features to the unit the host asks for.
 
-Determinism: the reader and the mesher run on one thread (OpenCASCADE's parallel meshing can
-order triangles differently from run to run), and the tessellation's deflections are fixed
-fractions of the part's size, so a part scaled or moved is tessellated alike.
+Determinism: the tessellation's deflections are fixed fractions of the part's size, so a part
+scaled or moved is tessellated alike; the mesher runs on every core, which does not change its
+result (each edge and each face is meshed on its own, and the triangles are collected face by
+face in the shape's order afterwards).
 
 OpenCASCADE reports through a process-wide messenger that prints to standard output; its
 printers are detached while a file is read (and put back after), so that a broken file does
@@ -46,10 +47,13 @@ __all__ = [
     "ANGULAR_DEFLECTION",
     "BREP_FORMATS",
     "LINEAR_DEFLECTION",
+    "MEASURES",
     "SMOOTH_EDGE_DEGREES",
     "BRepPart",
+    "BRepSummary",
     "MassProperties",
     "read_brep",
+    "summarize",
 ]
 
 BREP_FORMATS: Final = ("step", "iges")
@@ -79,6 +83,50 @@ class MassProperties:
     area: float
     centre: tuple[float, float, float]
     principal_moments: tuple[float, float, float]  # smallest first
+
+
+#: What :func:`summarize` can measure beyond the topology and extents it always gives:
+#: ``mass`` (exact properties), ``surfaces`` (faces and areas per surface type), ``edges``
+#: (convexity) and ``mesh`` (the tessellation).
+MEASURES: Final = ("mass", "surfaces", "edges", "mesh")
+
+
+@attrs.frozen(eq=False)
+class BRepSummary:
+    """What the feature layouts need of a part, as plain values: measured where OpenCASCADE
+    runs (a separate process, see :mod:`cadmetrics.features.brep_process`), used here. A
+    measure not asked for is None. Sizes in millimetres; ``unit`` is what the file declares."""
+
+    source: str
+    format: str
+    unit: str | None
+    topology: dict[str, int]
+    extents: tuple[float, float, float]
+    mass: MassProperties | None = None
+    surface_types: dict[str, int] | None = None
+    surface_type_areas: dict[str, float] | None = None
+    edge_convexity: dict[str, int] | None = None
+    mesh: Mesh | None = None
+
+
+def summarize(part: BRepPart, measures: frozenset[str]) -> BRepSummary:
+    """``part``'s topology and extents, and the ``measures`` (names of :data:`MEASURES`)."""
+    unknown = sorted(measures - set(MEASURES))
+    if unknown:
+        raise ValueError(f"unknown measures {unknown}: choose from {', '.join(MEASURES)}")
+    surfaces = "surfaces" in measures
+    return BRepSummary(
+        part.source,
+        part.format,
+        part.unit,
+        part.topology,
+        part.extents,
+        mass=part.mass if "mass" in measures else None,
+        surface_types=part.surface_types if surfaces else None,
+        surface_type_areas=part.surface_type_areas if surfaces else None,
+        edge_convexity=part.edge_convexity if "edges" in measures else None,
+        mesh=part.mesh if "mesh" in measures else None,
+    )
 
 
 class BRepPart:
@@ -273,7 +321,7 @@ class BRepPart:
         diagonal = math.sqrt(major * major + middle * middle + minor * minor)
         with _quiet(occ):
             occ.BRepMesh_IncrementalMesh(
-                self.shape, LINEAR_DEFLECTION * diagonal, False, ANGULAR_DEFLECTION, False
+                self.shape, LINEAR_DEFLECTION * diagonal, False, ANGULAR_DEFLECTION, True
             )
         points: list[FloatArray] = []
         triangles: list[IndexArray] = []

@@ -334,21 +334,26 @@ class FeatureExtractor:
         return CachedVector(features.values, fmt, unit, features.quality)
 
     def _brep_features(self, content: bytes, shown: str, fmt: str) -> tuple[ComputedFeatures, str | None]:
-        """A STEP or IGES part's features (B-Rep or mesh layout), sizes in the file's unit."""
-        from cadmetrics.features.brep import read_brep
+        """A STEP or IGES part's features (B-Rep or mesh layout), sizes in the file's unit,
+        measured by OpenCASCADE in its own process."""
+        from cadmetrics.features.brep_process import summarize_in_process
 
-        part = read_brep(content, source=shown, format=fmt)
         layout = self._layout_of(fmt)
+        summary = summarize_in_process(
+            content, source=shown, format=fmt, measures=_measures(layout, self.brep)
+        )
         if self.brep:
-            features = self._guarded(lambda: brep_features(part, layout), shown, fmt)
+            features = self._guarded(lambda: brep_features(summary, layout), shown, fmt)
         else:
-            features = self._guarded(lambda: mesh_features(part.mesh, layout, self.config), shown, fmt)
-            if part.topology["solid"] == 0:
+            mesh = summary.mesh
+            assert mesh is not None  # asked for
+            features = self._guarded(lambda: mesh_features(mesh, layout, self.config), shown, fmt)
+            if summary.topology["solid"] == 0:
                 features = attrs.evolve(features, quality=(*features.quality, "no_solid"))
-        if part.unit is None or part.unit == "mm":  # OpenCASCADE's coordinates are millimetres
-            return features, part.unit
-        in_file_unit = convert_sizes(features.values, layout, 1.0 / millimetres_per(part.unit))
-        return attrs.evolve(features, values=_rounded_vector(in_file_unit)), part.unit
+        if summary.unit is None or summary.unit == "mm":  # OpenCASCADE's coordinates are millimetres
+            return features, summary.unit
+        in_file_unit = convert_sizes(features.values, layout, 1.0 / millimetres_per(summary.unit))
+        return attrs.evolve(features, values=_rounded_vector(in_file_unit)), summary.unit
 
     def _guarded(self, compute: Callable[[], ComputedFeatures], shown: str, fmt: str) -> ComputedFeatures:
         """``compute()``, a numeric failure inside it turned into a FeatureError that says where."""
@@ -399,6 +404,20 @@ class FeatureExtractor:
             entry.quality,
             self._family_of(entry.format),
         )
+
+
+def _measures(layout: FeatureLayout, brep: bool) -> frozenset[str]:
+    """What OpenCASCADE must measure for ``layout``: the tessellation for a mesh layout;
+    for a B-Rep one, the exact properties, and what its later versions add."""
+    if not brep:
+        return frozenset({"mesh"})
+    names = set(layout.names)
+    wanted = {"mass"}
+    if "plane_faces" in names:
+        wanted.add("surfaces")
+    if "convex_edges" in names:
+        wanted.add("edges")
+    return frozenset(wanted)
 
 
 def _checked_unit(unit: str | None) -> str | None:

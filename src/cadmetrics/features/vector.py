@@ -25,7 +25,7 @@ from cadmetrics.features.layout import D2_BINS, D2_RANGE, FeatureLayout
 from cadmetrics.features.mesh import FloatArray, Mesh
 
 if TYPE_CHECKING:
-    from cadmetrics.features.brep import BRepPart
+    from cadmetrics.features.brep import BRepSummary
 
 SIGNIFICANT_DIGITS = 12
 
@@ -193,12 +193,14 @@ def drawing_quality(drawing: Drawing) -> tuple[str, ...]:
     return tuple(flags)
 
 
-def brep_features(part: BRepPart, layout: FeatureLayout) -> ComputedFeatures:
-    """The values of a B-Rep ``layout`` for ``part``, sizes in millimetres; only what the
-    layout names is measured (the edges' convexity is the costly part, and v3's)."""
+def brep_features(part: BRepSummary, layout: FeatureLayout) -> ComputedFeatures:
+    """The values of a B-Rep ``layout`` for ``part``, sizes in millimetres. The summary must
+    hold what the layout needs: ``mass``; ``surfaces`` from v2; ``edges`` from v3."""
     names = set(layout.names)
     topology = part.topology
     mass = part.mass
+    if mass is None:
+        raise FeatureError(f"{part.source}: the B-Rep summary lacks the mass properties its layout needs")
     major, middle, minor = part.extents
     values: dict[str, float] = {f"{kind}_count": float(count) for kind, count in topology.items()}
     values.update(
@@ -209,8 +211,9 @@ def brep_features(part: BRepPart, layout: FeatureLayout) -> ComputedFeatures:
         volume=mass.volume,
     )
     if "plane_faces" in names:
-        types = part.surface_types
-        areas = part.surface_type_areas
+        types, areas = part.surface_types, part.surface_type_areas
+        if types is None or areas is None:
+            raise FeatureError(f"{part.source}: the B-Rep summary lacks the surface types v2 needs")
         values.update({f"{kind}_faces": float(count) for kind, count in types.items()})
         values.update(
             {f"{kind}_area_share": area / mass.area if mass.area > 0 else 0.0 for kind, area in areas.items()}
@@ -223,6 +226,8 @@ def brep_features(part: BRepPart, layout: FeatureLayout) -> ComputedFeatures:
         values["sphericity"] = math.pi ** (1 / 3) * (6 * volume) ** (2 / 3) / mass.area if volume > 0 else 0.0
     if "convex_edges" in names:
         edges = part.edge_convexity
+        if edges is None:
+            raise FeatureError(f"{part.source}: the B-Rep summary lacks the edge convexity v3 needs")
         values.update({f"{kind}_edges": float(count) for kind, count in edges.items()})
         between_two = edges["convex"] + edges["concave"] + edges["smooth"]
         for kind in ("convex", "concave", "smooth"):
@@ -230,7 +235,7 @@ def brep_features(part: BRepPart, layout: FeatureLayout) -> ComputedFeatures:
     entropy = None
     if "shape_entropy" in names:
         values["surface_count"] = float(topology["face"])
-        entropy = values["shape_entropy"] = surface_type_entropy(list(part.surface_types.values()))
+        entropy = values["shape_entropy"] = surface_type_entropy(list((part.surface_types or {}).values()))
     quality = ("no_solid",) if topology["solid"] == 0 else ()
     return ComputedFeatures(
         _ordered(values, layout),
