@@ -109,6 +109,25 @@ def test_the_demo_walks_the_library_and_verifies_every_metric() -> None:
     assert "verdict: PASS" in result.stdout
 
 
+def test_the_demo_fails_when_an_extraction_fails(tmp_path: Path) -> None:
+    from tests.features.writers import binary_stl
+
+    corners = [(x, y, z) for x in (0, 1) for y in (0, 2) for z in (0, 3)]
+    quads = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
+    box = binary_stl(corners, quads)
+    (tmp_path / "box.stl").write_bytes(box)
+    (tmp_path / "cut.stl").write_bytes(box[:300])  # cut off after its fourth triangle
+    result = subprocess.run(
+        [sys.executable, "-m", "cadmetrics", "demo", "--samples", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout
+    assert f"FAILED: extracting {tmp_path / 'cut.stl'}: " in result.stdout
+    assert "[truncated]" in result.stdout
+
+
 def test_the_demo_serves_its_metrics_for_a_while() -> None:
     pytest.importorskip("prometheus_client")
     import urllib.request

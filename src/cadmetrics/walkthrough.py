@@ -131,6 +131,8 @@ def _features(telemetry: Telemetry, files: list[Path], summary: Summary) -> list
         v4.extract(_box_stl(1, 2, 3)[:300])  # a binary STL cut off after its fourth triangle
     except FeatureError as exc:
         summary.add("a cut-off STL", f"refused: {exc.reason}")
+    open_box = v4.extract(_box_stl(1, 2, 3, lid=False))
+    summary.add("a box without its lid", f"read, degraded: {', '.join(open_box.quality)}")
     recommendation = v4.cache_tuning(target_hit_ratio=0.5)
     summary.add(
         "features v1 and v4",
@@ -307,12 +309,15 @@ def traffic(telemetry: Telemetry, files: list[Path], workdir: Path) -> Iterator[
         yield
 
 
-def _box_stl(a: float, b: float, c: float) -> bytes:
+def _box_stl(a: float, b: float, c: float, *, lid: bool = True) -> bytes:
+    """A binary STL box; without its ``lid`` (the two triangles of one side) it is open."""
     corners = np.array([[x, y, z] for x in (0, a) for y in (0, b) for z in (0, c)], dtype=np.float32)
     faces = [
         (0, 2, 1), (1, 2, 3), (4, 5, 6), (5, 7, 6), (0, 1, 4), (1, 5, 4),
         (2, 6, 3), (3, 6, 7), (0, 4, 2), (2, 4, 6), (1, 3, 5), (3, 7, 5),
     ]  # fmt: skip
+    if not lid:
+        faces = faces[:-2]
     records = b"".join(
         struct.pack("<3f", 0, 0, 0) + corners[list(face)].tobytes() + b"\x00\x00" for face in faces
     )

@@ -89,10 +89,11 @@ def step_bytes(shape: Any, unit: str = "MM") -> bytes:
         return path.read_bytes()
 
 
-def iges_bytes(shape: Any, unit: str = "MM") -> bytes:
-    """``shape`` as an IGES file of B-Rep entities (solids stay solids) in ``unit``."""
+def iges_bytes(shape: Any, unit: str = "MM", *, surfaces: bool = False) -> bytes:
+    """``shape`` as an IGES file in ``unit``: of B-Rep entities (solids stay solids), or with
+    ``surfaces`` of trimmed surfaces only, as most CAD tools write IGES (no solid at all)."""
     with _Quiet(), tempfile.TemporaryDirectory() as folder:
-        writer = IGESControl_Writer(unit, 1)
+        writer = IGESControl_Writer(unit, 0 if surfaces else 1)
         writer.AddShape(shape)
         writer.ComputeModel()
         path = Path(folder) / "part.igs"

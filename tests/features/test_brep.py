@@ -181,11 +181,23 @@ def test_the_same_file_gives_the_same_bits_in_a_fresh_process(cad_samples: Path)
 
 def test_a_part_without_a_solid_is_flagged_and_counted(telemetry: Telemetry, metrics: Any) -> None:
     data = parts.step_bytes(parts.square_face(2))
-    for brep in (True, False):
-        vector = FeatureExtractor("v4", brep=brep, telemetry=telemetry).extract(data)
-        assert "no_solid" in vector.quality and vector.as_dict()["volume"] == 0.0
-        assert vector.as_dict()["surface_area"] == pytest.approx(4.0)
-    assert metrics.value("cadmetrics_feature_degraded_total", format="step", quality="no_solid") == 2
+    vector = FeatureExtractor("v4", brep=True, telemetry=telemetry).extract(data)
+    assert vector.quality == ("no_solid",) and vector.as_dict()["volume"] == 0.0
+    assert vector.as_dict()["surface_area"] == pytest.approx(4.0)
+    assert metrics.value("cadmetrics_feature_degraded_total", format="step", quality="no_solid") == 1
+    mesh = FeatureExtractor("v4", telemetry=telemetry).extract(data)  # the tessellation says it
+    assert mesh.quality == ("open",) and mesh.as_dict()["volume"] == 0.0
+
+
+def test_a_surface_model_is_sewn_into_its_solid() -> None:
+    """IGES as most tools write it: trimmed surfaces, no solid. Sewn, they close one."""
+    data = parts.iges_bytes(parts.pocketed_box(), surfaces=True)
+    brep = no_cache(brep=True).extract(data)
+    assert (brep.quality, brep.as_dict()["solid_count"]) == ((), 1)
+    assert brep.as_dict()["volume"] == pytest.approx(11000, rel=1e-9)
+    assert (brep.as_dict()["convex_edges"], brep.as_dict()["concave_edges"]) == (16, 8)
+    mesh = no_cache().extract(data)
+    assert mesh.quality == () and mesh.as_dict()["volume"] == pytest.approx(11000, rel=1e-9)
 
 
 def broken_step(cad_samples: Path) -> dict[str, tuple[bytes, str, str]]:
@@ -252,3 +264,17 @@ def test_walking_a_folder_reads_step_files(
     out = capsys.readouterr().out
     assert out.count("skipped (reading STEP parts needs OpenCASCADE: pip install cadmetrics[step])") == 3
     assert main(["extract", "--unit", "furlong", str(cad_samples / "step")]) == 2
+
+
+def test_process_pools_read_step_with_the_extractors_settings(cad_samples: Path) -> None:
+    """Each pool worker builds the extractor again (B-Rep layout, unit) and starts its own
+    OpenCASCADE process; the vectors are those of a serial run."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    paths = [cad_samples / "step" / name for name in STEP_SAMPLES[:2]]
+    extractor = no_cache("v2", brep=True, unit="mm")
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        pooled = extractor.extract_many(paths, executor=pool, progress=False)
+    for path, result in zip(paths, pooled, strict=True):
+        assert isinstance(result, FeatureVector) and (result.unit, result.family) == ("mm", "brep")
+        np.testing.assert_array_equal(result.values, extractor.extract(path).values)

@@ -37,6 +37,8 @@ class ExtractorSpec:
     config: FeatureConfig
     max_bytes: int
     shared_cache: Any = None  # a picklable L2 level (RedisCache pickles as its settings)
+    brep: bool = False
+    unit: str | None = None
 
 
 #: Extractors a worker process keeps, most recently used last; a few, as a worker may serve
@@ -89,6 +91,8 @@ def _build(spec: ExtractorSpec) -> FeatureExtractor:
         cache=FeatureCache(l2=spec.shared_cache),
         telemetry=_worker_telemetry(),
         max_bytes=spec.max_bytes,
+        brep=spec.brep,
+        unit=spec.unit,
     )
 
 
@@ -130,7 +134,12 @@ def extract_many(
                     futures[executor.submit(_guarded, extractor, source)] = index
             else:
                 spec = ExtractorSpec(
-                    extractor.version, extractor.config, extractor.max_bytes, extractor.cache.l2
+                    extractor.version,
+                    extractor.config,
+                    extractor.max_bytes,
+                    extractor.cache.l2,
+                    extractor.brep,
+                    extractor.unit,
                 )
                 for index, source in enumerate(items):
                     futures[executor.submit(extract_in_worker, spec, source)] = index

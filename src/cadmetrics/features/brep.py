@@ -434,6 +434,8 @@ def read_brep(data: bytes, *, source: str, format: str) -> BRepPart:
     if shape is None or shape.IsNull():
         raise _refuse(source, format, "empty", "no shape was transferred from it")
     part = BRepPart(shape, source=source, format=format, unit=unit)
+    if part.topology["solid"] == 0 and part.topology["face"] > 1:
+        part = BRepPart(_sewn(occ, shape, part.extents), source=source, format=format, unit=unit)
     if part.topology["face"] == 0:
         raise _refuse(
             source,
@@ -443,6 +445,42 @@ def read_brep(data: bytes, *, source: str, format: str) -> BRepPart:
             f"{part.topology['vertex']} vertices)",
         )
     return part
+
+
+#: Faces of a surface model whose edges lie within this fraction of the part's diagonal of
+#: each other are sewn together (0.1 micrometre on a 100 mm part).
+SEWING_TOLERANCE: Final = 1e-6
+
+
+def _sewn(occ: Any, shape: Any, extents: tuple[float, float, float]) -> Any:
+    """A surface model (faces and no solid, as IGES files and some STEP exports hold) with its
+    faces sewn into shells, and every shell that closes made a solid turned outwards; the
+    shape as it was when no shell closes. Its volume is then the solid's, as the part's
+    author meant."""
+    diagonal = math.sqrt(sum(extent * extent for extent in extents))
+    sewing = occ.BRepBuilderAPI_Sewing(max(SEWING_TOLERANCE * diagonal, 1e-9))
+    sewing.Add(shape)
+    sewing.Perform()
+    sewn = sewing.SewedShape()
+    builder, compound = occ.BRep_Builder(), occ.TopoDS_Compound()
+    builder.MakeCompound(compound)
+    solids = 0
+    shells = occ.TopExp_Explorer(sewn, occ.TopAbs_SHELL)
+    while shells.More():
+        shell = occ.TopoDS.Shell(shells.Current())
+        shells.Next()
+        if occ.BRep_Tool.IsClosed_s(shell):
+            solid = occ.BRepBuilderAPI_MakeSolid(shell).Solid()
+            occ.BRepLib.OrientClosedSolid_s(solid)
+            builder.Add(compound, solid)
+            solids += 1
+        else:
+            builder.Add(compound, shell)
+    loose = occ.TopExp_Explorer(sewn, occ.TopAbs_FACE, occ.TopAbs_SHELL)  # faces in no shell
+    while loose.More():
+        builder.Add(compound, loose.Current())
+        loose.Next()
+    return compound if solids else shape
 
 
 def _parse(reader: Any, data: bytes, source: str, format: str) -> Any:
@@ -522,7 +560,9 @@ def _occ_or_missing(source: str, format: str) -> Any:
 
 #: The OpenCASCADE names this module uses, by module of the OCP bindings (and the name used here).
 _OCC_NAMES: Final = {
-    "OCP.BRep": ("BRep_Tool",),
+    "OCP.BRep": ("BRep_Builder", "BRep_Tool"),
+    "OCP.BRepBuilderAPI": ("BRepBuilderAPI_MakeSolid", "BRepBuilderAPI_Sewing"),
+    "OCP.BRepLib": ("BRepLib",),
     "OCP.BRepAdaptor": ("BRepAdaptor_Curve", "BRepAdaptor_Curve2d", "BRepAdaptor_Surface"),
     "OCP.BRepBndLib": ("BRepBndLib",),
     "OCP.BRepGProp": ("BRepGProp",),
@@ -544,7 +584,7 @@ _OCC_NAMES: Final = {
     ),
     "OCP.TopExp": ("TopExp", "TopExp_Explorer"),
     "OCP.TopLoc": ("TopLoc_Location",),
-    "OCP.TopoDS": ("TopoDS",),
+    "OCP.TopoDS": ("TopoDS", "TopoDS_Compound"),
 }
 _OCC_COLLECTIONS: Final = {
     "IndexedMap": "IndexedMap_TopoDS_Shape_TopTools_ShapeMapHasher",

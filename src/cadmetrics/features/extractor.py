@@ -348,8 +348,6 @@ class FeatureExtractor:
             mesh = summary.mesh
             assert mesh is not None  # asked for
             features = self._guarded(lambda: mesh_features(mesh, layout, self.config), shown, fmt)
-            if summary.topology["solid"] == 0:
-                features = attrs.evolve(features, quality=(*features.quality, "no_solid"))
         if summary.unit is None or summary.unit == "mm":  # OpenCASCADE's coordinates are millimetres
             return features, summary.unit
         in_file_unit = convert_sizes(features.values, layout, 1.0 / millimetres_per(summary.unit))

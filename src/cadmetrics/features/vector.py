@@ -69,7 +69,7 @@ QUALITY_FLAGS = {
     "inconsistent_winding": "closed, but neighbouring faces disagree on which side is out: volume features "
     "are 0",
     "polygon_soup": "no two faces share an edge (separate triangles, as some exporters write)",
-    "no_solid": "a B-Rep part with faces but no closed solid: volume features are 0",
+    "no_solid": "a B-Rep part whose faces close no solid, even sewn: its B-Rep volume features are 0",
     "drawing_repaired": "a drawing with flaws that the reader repaired before measuring it",
     "drawing_unrepaired": "a drawing with flaws the reader reported but could not repair",
 }
