@@ -318,3 +318,18 @@ def test_an_onnx_model_pointing_outside_its_folder_is_refused_and_counted(
     assert (
         metrics.value("cadmetrics_model_opcode_blocked_total", reason="external_data", mode="allowlist") == 1
     )
+
+
+def test_a_zip_member_without_a_name_is_a_finding_not_a_crash() -> None:
+    """zipfile's ZipInfo.is_dir raises IndexError on an empty name; the scan must not."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("a", pickle.dumps({"w": 1.0}, protocol=2))
+    raw = bytearray(buffer.getvalue())
+    central = raw.find(b"PK\x01\x02")
+    struct.pack_into("<H", raw, central + 28, 0)  # the name's length, in the central directory
+    del raw[central + 46]  # and the name
+    end = raw.find(b"PK\x05\x06")
+    struct.pack_into("<I", raw, end + 12, struct.unpack_from("<I", raw, end + 12)[0] - 1)
+    report = scan(bytes(raw))
+    assert any("a member without a name" in str(problem) for problem in report.problems)

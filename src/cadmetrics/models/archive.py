@@ -92,6 +92,10 @@ def list_members(archive: zipfile.ZipFile, stream: BinaryIO, size: int) -> Listi
                 )
             )
         seen[info.filename] = info.header_offset
+        if not info.filename:
+            problems.append(
+                Problem(info.header_offset, "a member without a name: readers disagree on it", "")
+            )
         local = _local_header(stream, info.header_offset)
         if local is None:
             problems.append(

@@ -117,7 +117,7 @@ def load_content(data: bytes, fmt: str, mode: Mode, policy: Policy, *, as_torch:
             return {
                 _array_name(info.filename): _load_npy(archive.read(info), mode, policy)
                 for info in archive.infolist()
-                if not info.is_dir()
+                if not info.filename.endswith("/")
             }
     if fmt == "safetensors":
         header = safetensors_file.read_header(data, len(data))

@@ -261,7 +261,8 @@ def _scan_archive(stream: BinaryIO, size: int, state: ScanState) -> str:
         torch = torch_layout.is_torch_archive(names)
         script = torch and torch_layout.is_torchscript(names)
         state.torchscript = script
-        files = [info for info in listing.members if not info.is_dir()]
+        # a folder's name ends with "/" (ZipInfo.is_dir fails on a member without a name)
+        files = [info for info in listing.members if not info.filename.endswith("/")]
         arrays_before = state.arrays
         for info in files:
             role = torch_layout.member_role(info.filename, script) if torch else Role.DATA
