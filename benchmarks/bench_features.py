@@ -319,12 +319,23 @@ def bare_step_read(data: bytes) -> Any:
     return reader.OneShape()
 
 
+#: The extractors the STEP rows time, made once as a host makes them (building one loads the
+#: contract, which is not what a row measures).
+_EXTRACTORS: dict[bool, FeatureExtractor] = {}
+
+
+def _extractor(brep: bool) -> FeatureExtractor:
+    if brep not in _EXTRACTORS:
+        _EXTRACTORS[brep] = FeatureExtractor("v4", brep=brep, cache=FeatureCache.disabled())
+    return _EXTRACTORS[brep]
+
+
 def _brep_v4(data: bytes) -> FeatureVector:
-    return FeatureExtractor("v4", brep=True, cache=FeatureCache.disabled()).extract(data)
+    return _extractor(True).extract(data)
 
 
 def _mesh_v4(data: bytes) -> FeatureVector:
-    return FeatureExtractor("v4", cache=FeatureCache.disabled()).extract(data)
+    return _extractor(False).extract(data)
 
 
 def trimesh_step(data: bytes, linear: float) -> int:
