@@ -96,6 +96,9 @@ def test_a_generated_box_has_its_exact_measures() -> None:
     # principal moments of a box: m(b² + c²)/12 and so on
     moments = sorted([20**2 + 30**2, 10**2 + 30**2, 10**2 + 20**2])
     assert values["inertia_ratio_minor"] == pytest.approx(moments[0] / sum(moments), rel=1e-9)
+    radii = [values[f"gyration_radius_{label}"] for label in ("minor", "middle", "major")]
+    assert radii == pytest.approx([math.sqrt(moment / 12) for moment in moments], rel=1e-9)
+    assert [values[f"centre_{axis}"] for axis in "xyz"] == pytest.approx([5, 10, 15], rel=1e-9)
 
 
 def test_concave_and_seam_edges() -> None:

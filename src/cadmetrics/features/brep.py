@@ -83,6 +83,9 @@ class MassProperties:
     area: float
     centre: tuple[float, float, float]
     principal_moments: tuple[float, float, float]  # smallest first
+    #: sqrt(moment / mass) of each principal moment, smallest first: lengths whatever the body
+    #: (a solid's moments grow as length^5, a shell's as length^4)
+    gyration_radii: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 #: What :func:`summarize` can measure beyond the topology and extents it always gives:
@@ -291,11 +294,14 @@ class BRepPart:
                 props = solid
         centre = props.CentreOfMass()
         moments = sorted(abs(float(m)) for m in props.PrincipalProperties().Moments())
+        mass = abs(float(props.Mass()))
+        radii = [math.sqrt(moment / mass) if mass > 0 else 0.0 for moment in moments]
         return MassProperties(
             volume,
             math.fsum(areas),
             (centre.X(), centre.Y(), centre.Z()),
             (moments[0], moments[1], moments[2]),
+            (radii[0], radii[1], radii[2]),
         )
 
     @functools.cached_property

@@ -222,7 +222,11 @@ def _answer(header: dict[str, Any], payload: bytes, *, source: str, format: str)
         mass=None
         if mass is None
         else MassProperties(
-            mass["volume"], mass["area"], tuple(mass["centre"]), tuple(mass["principal_moments"])
+            mass["volume"],
+            mass["area"],
+            tuple(mass["centre"]),
+            tuple(mass["principal_moments"]),
+            tuple(mass["gyration_radii"]),
         ),
         surface_types=found["surface_types"],
         surface_type_areas=found["surface_type_areas"],
@@ -269,6 +273,7 @@ def _encoded(summary: BRepSummary) -> tuple[dict[str, Any], bytes]:
             "area": mass.area,
             "centre": list(mass.centre),
             "principal_moments": list(mass.principal_moments),
+            "gyration_radii": list(mass.gyration_radii),
         },
         "surface_types": summary.surface_types,
         "surface_type_areas": summary.surface_type_areas,

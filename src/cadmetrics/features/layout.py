@@ -292,6 +292,27 @@ BREP_V1 = FeatureLayout(
                 Feature("extent_minor", "smallest axis-aligned bounding-box extent", Scaling.LENGTH),
                 Feature("surface_area", "exact area of the faces", Scaling.AREA),
                 Feature("volume", "exact volume of the solids; 0 when the part has no solid", Scaling.VOLUME),
+                Feature(
+                    "gyration_radius_minor",
+                    "sqrt of the smallest exact principal moment of inertia over the mass (of the "
+                    "solids at density 1; of the faces as a thin shell when there is no solid)",
+                    Scaling.LENGTH,
+                ),
+                Feature("gyration_radius_middle", "the same of the middle principal moment", Scaling.LENGTH),
+                Feature("gyration_radius_major", "the same of the largest principal moment", Scaling.LENGTH),
+            ),
+        ),
+        *grouped(
+            "position",
+            (
+                Feature(
+                    "centre_x",
+                    "x of the exact centre of mass, in the file's coordinates: it moves with the "
+                    "part, so it tells where a part sits in an assembly, not what it looks like",
+                    Scaling.LENGTH,
+                ),
+                Feature("centre_y", "y of the exact centre of mass", Scaling.LENGTH),
+                Feature("centre_z", "z of the exact centre of mass", Scaling.LENGTH),
             ),
         ),
     ),

@@ -210,6 +210,9 @@ def brep_features(part: BRepSummary, layout: FeatureLayout) -> ComputedFeatures:
         surface_area=mass.area,
         volume=mass.volume,
     )
+    for label, radius in zip(("minor", "middle", "major"), mass.gyration_radii, strict=True):
+        values[f"gyration_radius_{label}"] = radius
+    values.update(centre_x=mass.centre[0], centre_y=mass.centre[1], centre_z=mass.centre[2])
     if "plane_faces" in names:
         types, areas = part.surface_types, part.surface_type_areas
         if types is None or areas is None:
