@@ -281,3 +281,19 @@ def test_process_pools_read_step_with_the_extractors_settings(cad_samples: Path)
     for path, result in zip(paths, pooled, strict=True):
         assert isinstance(result, FeatureVector) and (result.unit, result.family) == ("mm", "brep")
         np.testing.assert_array_equal(result.values, extractor.extract(path).values)
+
+
+def test_a_store_of_b_rep_vectors_migrates_up_by_re_extracting(cad_samples: Path) -> None:
+    from cadmetrics import VectorStore
+
+    paths = {hashlib.sha256(p.read_bytes()).hexdigest(): p for p in (cad_samples / "step").iterdir()}
+    store = VectorStore.open(None, layouts=BREP_LAYOUTS)
+    for path in paths.values():
+        store.add_features(FeatureExtractor("v1", brep=True).extract(path), id=path.name)
+    newer = FeatureExtractor("v4", brep=True)
+    result = store.migrate(
+        store.plan_migration("v4"), extractor=newer, content=lambda sha256: paths[sha256].read_bytes()
+    )
+    assert result.methods == {"re_extracted": len(paths)}
+    for path in paths.values():
+        assert np.array_equal(store[path.name].vector, newer.extract(path).values.astype(np.float32))

@@ -186,7 +186,7 @@ def migrate(
         raise VectorInputError(f"batch_size must be a positive integer, got {batch_size!r}")
     target = store._layout(plan.target)
     if extractor is not None:
-        made = [getattr(extractor, name, None) for name in ("layout", "drawing_layout")]
+        made = [getattr(extractor, name, None) for name in ("layout", "drawing_layout", "brep_layout")]
         if not any(isinstance(layout, FeatureLayout) and layout.names == target.names for layout in made):
             raise VectorInputError(
                 f"the extractor's vectors do not have the features of this store's {plan.target} layout"
