@@ -142,3 +142,18 @@ def test_tuning_from_requests_for_real_files(cad_samples: Path) -> None:
         "v1", cache=FeatureCache(l1=MemoryCache(max_entries=max(1, recommendation.capacity_entries - 1)))
     )
     assert sum(smaller.extract(paths[index]).cached for index in stream) / len(stream) < 0.6
+
+
+def test_drawings_report_their_declared_unit(cad_samples: Path) -> None:
+    """$INSUNITS names the unit; R12 files have no such variable."""
+    pytest.importorskip("ezdxf")
+    extractor = FeatureExtractor("v1")
+    units = {name: extractor.extract(cad_samples / name).unit for name in DRAWINGS}
+    assert units == {
+        "dxf/1002_tray_bottom.DXF": "in", "dxf/LM2.dxf": "mm", "dxf/insert.dxf": "mm",
+        "dxf/uc.r12a.dxf": None, "dxf/wrench.dxf": "in",
+    }  # fmt: skip
+    tray = cad_samples / "dxf" / "1002_tray_bottom.DXF"
+    inches, millimetres = extractor.extract(tray).as_dict(), extractor.extract(tray, unit="mm").as_dict()
+    assert millimetres["extents_width"] == pytest.approx(inches["extents_width"] * 25.4, rel=1e-11)
+    assert millimetres["line_entities"] == inches["line_entities"]
