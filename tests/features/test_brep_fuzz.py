@@ -67,3 +67,18 @@ def test_every_mutant_gives_a_vector_or_a_clear_error(base: bytes, brep: bool) -
             assert isinstance(vector, FeatureVector)
             outcomes.add("read")
     assert "read" in outcomes and "malformed" in outcomes
+
+
+def test_a_file_past_its_time_bound_is_stopped_and_refused(cad_samples: Path) -> None:
+    from cadmetrics.features.brep_process import BRepProcess
+
+    data = (cad_samples / "step" / "box_sides.STEP").read_bytes()
+    reader = BRepProcess()
+    try:
+        with pytest.raises(FeatureInputError, match="took longer than 0 s") as caught:
+            reader.summarize(data, source="box_sides", format="step", measures=frozenset(), timeout=0.001)
+        assert caught.value.reason == "too_large"
+        summary = reader.summarize(data, source="box_sides", format="step", measures=frozenset({"mass"}))
+        assert summary.topology["solid"] == 10 and summary.mass is not None
+    finally:
+        reader.close()

@@ -77,8 +77,8 @@ class BRepProcess:
             process = self._started()
             reply = _exchange(process, request, data, timeout)
             if reply is None:
+                code = process.poll()  # None: still running, past its time
                 self._stop()
-                code = process.returncode
                 if code is None:
                     raise FeatureInputError(
                         f"{source}: reading it took longer than {timeout:.0f} s, the bound for a file "
