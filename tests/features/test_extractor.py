@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ from cadmetrics import Telemetry
 from cadmetrics.errors import FeatureError, FeatureInputError
 from cadmetrics.features.cache import CachedVector, FeatureCache, MemoryCache
 from cadmetrics.features.extractor import FeatureExtractor
+from cadmetrics.features.formats import read_mesh
 from cadmetrics.features.vector import FeatureConfig
 from tests.features.shapes import box, cylinder, sphere
 
@@ -167,3 +169,21 @@ def test_a_vector_can_be_found_by_its_content_hash_alone() -> None:
     found = extractor.cached(computed.sha256, source="stored/box.stl")
     assert found is not None and found.cached and found.source == "stored/box.stl"
     assert np.array_equal(found.values, computed.values)
+
+
+def test_parts_at_the_edge_of_float_range_give_features_or_a_clear_error(cad_samples: Path) -> None:
+    """A float32 STL scaled to 3e38 is bad input at worst, never a library error: its moments
+    (1e192) once overflowed the eigenvalue iteration's squares (reason "internal")."""
+    from cadmetrics.features.mesh import MAX_COORDINATE, Mesh
+
+    mesh = read_mesh((cad_samples / "stl" / "featuretype.STL").read_bytes(), source="featuretype")
+    huge = Mesh.from_arrays(mesh.vertices / np.abs(mesh.vertices).max() * 3e38, mesh.faces)
+    values = FeatureExtractor("v4").extract(huge).as_dict()
+    assert np.isfinite(list(values.values())).all()
+    normal = FeatureExtractor("v4").extract(mesh).as_dict()
+    assert values["inertia_ratio_minor"] == pytest.approx(normal["inertia_ratio_minor"], rel=1e-9)
+    with pytest.raises(FeatureInputError, match="beyond the 1e\\+60") as caught:
+        Mesh.from_arrays(
+            mesh.vertices / np.abs(mesh.vertices).max() * 2 * MAX_COORDINATE, mesh.faces, source="far"
+        )
+    assert caught.value.reason == "too_large" and str(caught.value).startswith("far: vertex ")

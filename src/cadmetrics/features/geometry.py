@@ -426,8 +426,17 @@ def symmetric_eigenvalues(matrix: FloatArray) -> tuple[float, float, float]:
 
     Only +, -, *, / and sqrt, all correctly rounded in IEEE arithmetic, so the result is the
     same bits on every machine (no maths library, no LAPACK); and, unlike the closed form,
-    a small eigenvalue of an elongated part keeps its relative accuracy."""
-    a = [[float(v) for v in row] for row in matrix]
+    a small eigenvalue of an elongated part keeps its relative accuracy.
+
+    The matrix is first divided by the power of two nearest its largest entry (exact in binary
+    floating point, so the result's bits do not change): the squares the iteration takes then
+    stay finite, even for a part whose moments are near the largest double (3e38 float32
+    coordinates give moments of 1e192, whose squares would overflow)."""
+    largest = max(abs(float(v)) for v in np.asarray(matrix).ravel())
+    if largest == 0.0:
+        return 0.0, 0.0, 0.0
+    exponent = math.frexp(largest)[1] if math.isfinite(largest) else 0
+    a = [[math.ldexp(float(v), -exponent) for v in row] for row in matrix]
     for _sweep in range(64):
         off = a[0][1] ** 2 + a[0][2] ** 2 + a[1][2] ** 2
         if off == 0.0 or off <= 1e-40 * (a[0][0] ** 2 + a[1][1] ** 2 + a[2][2] ** 2):
@@ -445,7 +454,7 @@ def symmetric_eigenvalues(matrix: FloatArray) -> tuple[float, float, float]:
             for k in range(3):  # rows p and q of J^T (A J)
                 apk, aqk = a[p][k], a[q][k]
                 a[p][k], a[q][k] = c * apk - s * aqk, s * apk + c * aqk
-    low, mid, high = sorted((a[0][0], a[1][1], a[2][2]))
+    low, mid, high = sorted(math.ldexp(a[k][k], exponent) for k in range(3))
     return low, mid, high
 
 

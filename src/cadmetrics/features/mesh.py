@@ -20,6 +20,11 @@ FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.int64]
 
 
+#: The largest coordinate magnitude a mesh may have. Volume integrals take fifth powers of
+#: coordinates (1e60 gives 1e300, under the largest double's 1.8e308); beyond it features would
+#: overflow to infinity. Every float32 (STL) coordinate is far below it.
+MAX_COORDINATE = 1e60
+
 #: Where a mesh can come from; also the ``format`` label of the feature metrics.
 MESH_FORMATS = ("stl", "obj", "ply", "step", "iges", "mesh")
 
@@ -37,8 +42,9 @@ class Mesh:
     def from_arrays(cls, vertices: Any, faces: Any, *, source: str = "<mesh>", format: str = "mesh") -> Mesh:
         """Check and freeze ``vertices`` ``(n, 3)`` and ``faces`` ``(m, 3)``.
 
-        Raises :class:`FeatureInputError` (``empty``, ``malformed``, ``non_finite`` or
-        ``degenerate``) naming ``source``. Faces with a repeated vertex are kept (they add no
+        Raises :class:`FeatureInputError` (``empty``, ``malformed``, ``non_finite``,
+        ``too_large`` for a coordinate beyond :data:`MAX_COORDINATE`, or ``degenerate``)
+        naming ``source``. Faces with a repeated vertex are kept (they add no
         area); a mesh whose faces all have zero area has no shape to describe and is refused.
         """
 
@@ -63,6 +69,14 @@ class Mesh:
         if not finite.all():
             first = int(np.argmin(finite))
             raise refuse("non_finite", f"vertex {first} has a NaN or infinite coordinate: {points[first]}")
+        if max(float(points.max()), -float(points.min())) > MAX_COORDINATE:  # no temporary array
+            magnitudes = np.abs(points).max(axis=1)
+            first = int(np.argmax(magnitudes > MAX_COORDINATE))
+            raise refuse(
+                "too_large",
+                f"vertex {first} has a coordinate of magnitude {magnitudes[first]:.3g}, beyond the "
+                f"{MAX_COORDINATE:g} up to which features can be computed without overflow",
+            )
         out_of_range = (triangles < 0) | (triangles >= len(points))
         if out_of_range.any():
             face = int(np.argmax(out_of_range.any(axis=1)))
