@@ -514,6 +514,20 @@ def test_expansion_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert refused(data).reason == "too_large"
 
 
+def test_a_minsert_grid_counts_its_references_before_placing_them(tmp_path: Path) -> None:
+    """32767 x 32767 references to an empty block draw nothing, and walking them one by one
+    would take hours: the grid is refused for its size before the first is placed."""
+    doc = ezdxf.new("R2010")
+    doc.blocks.new("empty")
+    doc.modelspace().add_blockref("empty", (0, 0)).grid(size=(32767, 32767), spacing=(1, 1))
+    error = refused(save(doc, tmp_path / "grid.dxf"))
+    assert error.reason == "too_large" and "references" in str(error)
+    small = ezdxf.new("R2010")
+    small.blocks.new("dot").add_line((0, 0), (0.5, 0))
+    small.modelspace().add_blockref("dot", (0, 0)).grid(size=(3, 4), spacing=(1, 1))
+    assert read_drawing(save(small, tmp_path / "small.dxf")).line_length == pytest.approx(12 * 0.5)
+
+
 @pytest.fixture(scope="module")
 def wrench() -> bytes:
     return sample("wrench.dxf")

@@ -363,37 +363,45 @@ def _expand(entities: Iterable[DXFGraphic], source: str) -> Iterator[DXFGraphic]
     """The drawn entities: block references replaced by what they place, recursively.
 
     A block that (through nesting) references itself is expanded once and its reference to
-    itself skipped: AutoCAD refuses such blocks, and following them would never end.
+    itself skipped: AutoCAD refuses such blocks, and following them would never end. Every
+    entity and every block reference counts against :data:`MAX_EXPANDED_ENTITIES`, a MINSERT
+    grid as its rows times its columns before any of it is placed: a grid of a billion
+    references to an empty block places nothing, and would still take hours to walk.
     """
     expanded = 0
 
-    def walk(items: Iterable[DXFGraphic], chain: frozenset[str]) -> Iterator[DXFGraphic]:
+    def count(more: int) -> None:
         nonlocal expanded
+        expanded += more
+        if expanded > MAX_EXPANDED_ENTITIES:
+            raise _refuse(
+                source,
+                "too_large",
+                f"block references expand to more than {MAX_EXPANDED_ENTITIES} entities and references",
+            )
+
+    def walk(items: Iterable[DXFGraphic], chain: frozenset[str]) -> Iterator[DXFGraphic]:
         for entity in items:
-            expanded += 1
-            if expanded > MAX_EXPANDED_ENTITIES:
-                raise _refuse(
-                    source,
-                    "too_large",
-                    f"block references expand to more than {MAX_EXPANDED_ENTITIES} entities",
-                )
+            count(1)
             dxftype = entity.dxftype()
             if dxftype not in _EXPANDED:
                 yield entity
             elif dxftype == "MLINE":
                 yield from walk(entity.virtual_entities(), chain)  # type: ignore[attr-defined]
             else:
-                yield from _expand_insert(entity, chain, walk)
+                yield from _expand_insert(entity, chain, walk, count)
 
     return walk(entities, frozenset())
 
 
-def _expand_insert(insert: Any, chain: frozenset[str], walk: Any) -> Iterator[DXFGraphic]:
+def _expand_insert(insert: Any, chain: frozenset[str], walk: Any, count: Any) -> Iterator[DXFGraphic]:
     name = str(insert.dxf.name).casefold()
     if name in chain:
         return
     yield from insert.attribs
-    references = insert.multi_insert() if insert.mcount > 1 else (insert,)
+    grid = max(int(insert.mcount), 1)
+    count(grid)  # the references of a MINSERT grid, before the first is placed
+    references = insert.multi_insert() if grid > 1 else (insert,)
     for reference in references:
         yield from walk(reference.virtual_entities(), chain | {name})
 
