@@ -12,10 +12,11 @@ reports every disagreement; each is then scanned, and each disagreement is a fin
 from __future__ import annotations
 
 import copy
+import io
 import struct
 import zipfile
 import zlib
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import attrs
 
@@ -196,9 +197,49 @@ def _info_from(local: LocalHeader) -> zipfile.ZipInfo:
     return info
 
 
-def crc_problem(info: zipfile.ZipInfo, content: bytes) -> Problem | None:
-    """A whole member's bytes against the CRC its headers declare."""
-    if zlib.crc32(content) != info.CRC:
+class ChecksummedMember(io.RawIOBase):
+    """A zip member read once, front to back: the first bytes a scan already took to judge
+    it, then the rest, its CRC-32 computed on the way. Buffered on top it is a stream a scan
+    reads in bounded memory, however large the member (a 512 MiB pickle of zeros packs into
+    half a megabyte), where reading it whole would hold it twice."""
+
+    def __init__(self, first: bytes, rest: IO[bytes]) -> None:
+        self._pending = memoryview(first)
+        self._rest = rest
+        self.crc = 0
+        self.produced = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        """Bytes produced so far: positions in the member, for reports."""
+        return self.produced
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        if self._pending:
+            data = bytes(self._pending[: len(buffer)])
+            self._pending = self._pending[len(data) :]
+        else:
+            data = self._rest.read(min(len(buffer), _CHUNK))
+        self.crc = zlib.crc32(data, self.crc)
+        self.produced += len(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+    def drain(self) -> None:
+        """Read what the scan left, so that the CRC covers the whole member."""
+        chunk = bytearray(_CHUNK)
+        while self.readinto(memoryview(chunk)):
+            pass
+
+
+_CHUNK = 1 << 20
+
+
+def crc_problem(info: zipfile.ZipInfo, crc: int) -> Problem | None:
+    """A whole member's CRC-32, as read, against the one its headers declare."""
+    if crc != info.CRC:
         return Problem(
             info.header_offset, "bad CRC-32: some readers refuse this member, others read it", info.filename
         )

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 from cadmetrics.errors import InputError, UnsupportedModelFormat
 from cadmetrics.models import npy_file, onnx_file, safetensors_file, torch_layout
-from cadmetrics.models.archive import crc_problem, list_members, without_crc_check
+from cadmetrics.models.archive import ChecksummedMember, crc_problem, list_members, without_crc_check
 from cadmetrics.models.compressed import compression_of, open_decompressed
 from cadmetrics.models.joblib_pickle import ArrayWrapper, DtypeRecipe, JoblibUnpickler, is_wrapper
 from cadmetrics.models.pickle_scan import (
@@ -307,20 +307,22 @@ def _scan_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, role: Role, st
                     )
                 )
                 return True
-            content = first + member.read()
+            streamed = ChecksummedMember(first, member)
+            stream = io.BufferedReader(streamed, buffer_size=1 << 16)
+            if first.startswith(npy_file.MAGIC):
+                found = npy_file.scan_npy(stream, info.file_size, info.filename, state)
+            elif scan_unless_data(stream, info.file_size, info.filename, state):
+                found = Role.PICKLE
+            else:
+                found = Role.DATA if role in (Role.PICKLE, Role.SOURCE) else role
+            streamed.drain()
     except Exception as exc:  # encrypted, unsupported compression, truncated...
         state.problems.append(Problem(info.header_offset, f"unreadable member: {exc}", info.filename))
         return True
-    state.unpacked += len(content) - len(first)
-    bad_crc = crc_problem(info, content)
+    state.unpacked += streamed.produced - len(first)
+    bad_crc = crc_problem(info, streamed.crc)
     if bad_crc is not None:
         state.problems.append(bad_crc)
-    if content.startswith(npy_file.MAGIC):
-        found = npy_file.scan_npy(io.BytesIO(content), len(content), info.filename, state)
-    elif scan_unless_data(io.BytesIO(content), len(content), info.filename, state):
-        found = Role.PICKLE
-    else:
-        found = Role.DATA if role in (Role.PICKLE, Role.SOURCE) else role
     state.parts.append(Part(info.filename, found, info.file_size))
     return True
 
