@@ -1,0 +1,133 @@
+"""The input surfaces the fuzzer drives: each a corpus of real inputs and the library entry point
+that reads them, as a host calls it.
+
+A target returns normally (a result) or raises the library's own error
+(:class:`cadmetrics.errors.CadMetricsError`); anything else is a finding, as is a crash, a hang
+or memory past the cap (see :mod:`tests.fuzz.harness`).
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+import attrs
+
+ROOT: Final = Path(__file__).resolve().parents[2]
+SHARED: Final = ROOT.parent / "shared"
+ASSETS: Final = ROOT / "contracts"
+_PROMQL: Final = ("promql_parser",)
+
+
+@attrs.frozen
+class Surface:
+    """An input surface: where its real inputs are, and what reads them."""
+
+    name: str
+    corpus: Callable[[], list[bytes]]
+    target: Callable[[bytes], object]
+    needs: tuple[str, ...] = ()  # modules the target needs (the surface is skipped without them)
+
+
+def _files(folder: Path, *patterns: str) -> list[bytes]:
+    found = sorted(path for pattern in patterns for path in folder.glob(pattern) if path.is_file())
+    return [path.read_bytes() for path in found if path.stat().st_size <= 2_000_000]
+
+
+@functools.cache
+def _extractor(version: str = "v4") -> object:
+    from cadmetrics.features.cache import FeatureCache
+    from cadmetrics.features.extractor import FeatureExtractor
+
+    return FeatureExtractor(version, cache=FeatureCache.disabled())
+
+
+def _extract(data: bytes) -> object:
+    from cadmetrics.features.extractor import FeatureExtractor
+
+    extractor = _extractor()
+    assert isinstance(extractor, FeatureExtractor)
+    return extractor.extract(data)
+
+
+def _contract(data: bytes) -> object:
+    """A host's contract file, loaded alone (with what it extends) and linted, as at start-up."""
+    from cadmetrics import load_contract
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "contract.yaml"
+        path.write_bytes(data)
+        return load_contract(path, library=False, entry_points=False)
+
+
+def _exposition(data: bytes) -> object:
+    from cadmetrics.contract.model import Contract
+    from cadmetrics.contract.observed import from_exposition
+    from cadmetrics.contract.verify import verify
+
+    contract = _library()
+    assert isinstance(contract, Contract)
+    return verify(from_exposition(data.decode("utf-8", errors="replace"), "fuzz.prom"), contract)
+
+
+@functools.cache
+def _library() -> object:
+    from cadmetrics import load_contract
+
+    return load_contract()
+
+
+def _checked(suffix: str) -> Callable[[bytes], object]:
+    def target(data: bytes) -> object:
+        from cadmetrics.check import check_dashboards, check_rules
+        from cadmetrics.contract.model import Contract
+
+        contract = _library()
+        assert isinstance(contract, Contract)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"fuzz{suffix}"
+            path.write_bytes(data)
+            return (check_rules if suffix == ".yaml" else check_dashboards)([path], contract)
+
+    return target
+
+
+def _scan(data: bytes) -> object:
+    from cadmetrics.models import scan
+
+    return scan(data)
+
+
+def _expositions() -> list[bytes]:
+    """What a registry of the library's metrics exports, in both text formats."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
+
+    from cadmetrics import Telemetry
+
+    registry = CollectorRegistry()
+    telemetry = Telemetry(backends=[registry])
+    telemetry.counter("cadmetrics_feature_extractions_total").inc(version="v4", result="computed")
+    telemetry.histogram("cadmetrics_feature_extraction_duration_seconds").observe(
+        0.02, version="v4", format="stl"
+    )
+    telemetry.gauge("cadmetrics_model_rollback_level").set(1)
+    return [generate_latest(registry), openmetrics(registry)]  # type: ignore[no-untyped-call]
+
+
+SURFACES: Final = {
+    surface.name: surface
+    for surface in (
+        Surface("mesh", lambda: _files(SHARED / "cad-samples", "stl/*", "obj/*", "ply/*"), _extract),
+        Surface("drawing", lambda: _files(SHARED / "cad-samples", "dxf/*"), _extract, ("ezdxf",)),
+        Surface("step", lambda: _files(SHARED / "cad-samples", "step/*"), _extract, ("OCP",)),
+        Surface("contract", lambda: _files(ASSETS, "metrics.yaml"), _contract),
+        Surface("exposition", _expositions, _exposition, ("prometheus_client",)),
+        Surface("rules", lambda: _files(ASSETS / "alerts", "*.yaml"), _checked(".yaml"), _PROMQL),
+        Surface("dashboards", lambda: _files(ASSETS / "dashboards", "*.json"), _checked(".json"), _PROMQL),
+        Surface("scan", lambda: _files(SHARED / "model-samples", "*.pt", "*.safetensors", "*.onnx"), _scan),
+    )
+}  # fmt: skip
