@@ -12,6 +12,10 @@ checks (``CK001``...).
 - :func:`check_expression` judges one expression;
 - each returns a list of :class:`Finding`.
 
+Each takes ``limits=``, a :class:`Limits`: an expression longer, more deeply nested or with more
+operators than those bounds is not parsed but reported (``CK001``), since the parser's memory
+and time grow with the square of an expression's depth (see :mod:`cadmetrics.check.limits`).
+
 The parser is imported when a check runs, so this package imports without it.
 """
 
@@ -23,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from cadmetrics.check.catalog import DEFAULT_SCRAPE_LABELS, Series, SeriesType
 from cadmetrics.check.findings import CHECKS, Check, Finding, Place
 from cadmetrics.check.labels import Kind, LabelSet, Value
+from cadmetrics.check.limits import DEFAULT_LIMITS, Limits
 from cadmetrics.check.promql import MissingCheckDependency, promql
 from cadmetrics.contract.compose import load_contract
 from cadmetrics.contract.lint import Severity
@@ -35,6 +40,7 @@ __all__ = [
     "DEFAULT_SCRAPE_LABELS",
     "Check",
     "Finding",
+    "Limits",
     "MissingCheckDependency",
     "Severity",
     "check_dashboards",
@@ -50,6 +56,7 @@ def check_expression(
     known: Mapping[str, frozenset[str]] | None = None,
     alert: bool = False,
     scrape_labels: Iterable[str] = DEFAULT_SCRAPE_LABELS,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> list[Finding]:
     """The findings of one PromQL expression.
 
@@ -74,7 +81,7 @@ def check_expression(
         recorded=extra.get,
         recorded_names=list(extra),
     )
-    return list(check_text(expr, catalog, Place(), alert=alert).findings)
+    return list(check_text(expr, catalog, Place(), alert=alert, limits=limits).findings)
 
 
 def check_dashboards(
@@ -83,6 +90,7 @@ def check_dashboards(
     *,
     scrape_labels: Iterable[str] = DEFAULT_SCRAPE_LABELS,
     rules: Sequence[PathLike] = (),
+    limits: Limits = DEFAULT_LIMITS,
 ) -> list[Finding]:
     """The findings of every Grafana dashboard in ``paths`` (files or directories of ``*.json``).
 
@@ -94,10 +102,10 @@ def check_dashboards(
     from cadmetrics.check.rules import RuleSet
 
     contract = contract if contract is not None else load_contract()
-    rule_set = RuleSet(read_rule_files(rules), contract, scrape_labels=scrape_labels)
+    rule_set = RuleSet(read_rule_files(rules), contract, scrape_labels=scrape_labels, limits=limits)
     findings: list[Finding] = []
     for dashboard in read_dashboards(paths):
-        findings.extend(check_dashboard(dashboard, rule_set.catalog))
+        findings.extend(check_dashboard(dashboard, rule_set.catalog, limits))
     return findings
 
 
@@ -106,6 +114,7 @@ def check_rules(
     contract: Contract | None = None,
     *,
     scrape_labels: Iterable[str] = DEFAULT_SCRAPE_LABELS,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> list[Finding]:
     """The findings of every Prometheus rule file in ``paths`` (files or directories of
     ``*.yaml``/``*.yml``), checked together: each file's recording rules are known to all. A
@@ -115,4 +124,4 @@ def check_rules(
     from cadmetrics.check.rules import RuleSet
 
     contract = contract if contract is not None else load_contract()
-    return RuleSet(read_rule_files(paths), contract, scrape_labels=scrape_labels).findings()
+    return RuleSet(read_rule_files(paths), contract, scrape_labels=scrape_labels, limits=limits).findings()

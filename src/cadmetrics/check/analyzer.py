@@ -102,12 +102,11 @@ class Analyzer:
     # -- reporting ---------------------------------------------------------------------------
 
     def report(self, check: Check, message: str, node: object, severity: Severity | None = None) -> None:
-        text = excerpt(node)
         key = (check.code, message)
         if key in self._seen:
             return
         self._seen.add(key)
-        self.findings.append(make_finding(check, message, self.place, text, severity))
+        self.findings.append(make_finding(check, message, self.place, excerpt(node), severity))
 
     def require(
         self, value: Value, label: str, what: str, node: object, check: Check = GROUPING_LABEL
@@ -256,7 +255,9 @@ class Analyzer:
         else:
             inner = Use(Usage.VALUE, name)
         args: list[pp.Expr] = list(node.args)
-        values = [self._eval(arg, inner) for arg in args]
+        values: list[Value] = []
+        for arg in args:  # a loop, not a comprehension: one Python frame less per nested call
+            values.append(self._eval(arg, inner))
         if node.func.return_type == pp.ValueType.Scalar:
             return scalar()
         if name == "vector":

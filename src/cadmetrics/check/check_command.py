@@ -13,6 +13,7 @@ from typing import TextIO
 
 from cadmetrics.check.catalog import DEFAULT_SCRAPE_LABELS
 from cadmetrics.check.findings import Finding
+from cadmetrics.check.limits import DEFAULT_LIMITS, Limits
 from cadmetrics.check.promql import promql
 from cadmetrics.contract.compose import load_contract
 from cadmetrics.contract.lint import Severity
@@ -29,10 +30,12 @@ def run_check(
     scrape_labels: Sequence[str] = (),
     rules: Sequence[str] = (),
     as_json: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
     out: TextIO,
     err: TextIO,
 ) -> int:
-    """Check the dashboards (``target="dashboards"``) or rule files (``"rules"``) in ``paths``."""
+    """Check the dashboards (``target="dashboards"``) or rule files (``"rules"``) in ``paths``,
+    each expression within ``limits``."""
     promql()
     from cadmetrics.check.files import read_dashboards, read_rule_files
     from cadmetrics.check.grafana import check_dashboard
@@ -42,13 +45,15 @@ def run_check(
     labels = tuple(dict.fromkeys((*DEFAULT_SCRAPE_LABELS, *scrape_labels)))
     errors: list[InputError] = []
     if target == "dashboards":
-        recorded = RuleSet(read_rule_files(rules, errors), contract, scrape_labels=labels)
+        recorded = RuleSet(read_rule_files(rules, errors), contract, scrape_labels=labels, limits=limits)
         dashboards = read_dashboards(paths, errors)
-        findings = [finding for board in dashboards for finding in check_dashboard(board, recorded.catalog)]
+        findings = [
+            finding for board in dashboards for finding in check_dashboard(board, recorded.catalog, limits)
+        ]
         checked = len(dashboards)
     else:
         rule_files = read_rule_files(paths, errors)
-        findings = RuleSet(rule_files, contract, scrape_labels=labels).findings()
+        findings = RuleSet(rule_files, contract, scrape_labels=labels, limits=limits).findings()
         checked = len(rule_files)
     for error in errors:
         err.write(f"cadmetrics: error: {error}\n")

@@ -37,7 +37,11 @@ def filters(node: pp.Expr) -> bool:
     if isinstance(node, pp.Call):
         if node.func.name in ("absent", "absent_over_time"):
             return True
-        return any(filters(arg) for arg in node.args if isinstance(arg, pp.Expr))
+        # A loop rather than any() over a generator: one frame per nested call, not three.
+        for arg in node.args:  # noqa: SIM110
+            if isinstance(arg, pp.Expr) and filters(arg):
+                return True
+        return False
     if isinstance(node, pp.AggregateExpr):
         return filters(node.expr)
     if isinstance(node, pp.SubqueryExpr):

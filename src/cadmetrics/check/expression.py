@@ -9,6 +9,7 @@ import attrs
 from cadmetrics.check.analyzer import Analyzer, Use
 from cadmetrics.check.catalog import Catalog
 from cadmetrics.check.conditions import filters
+from cadmetrics.check.depth import tree_depth
 from cadmetrics.check.findings import (
     ALERT_WITHOUT_CONDITION,
     INVALID_EXPRESSION,
@@ -18,6 +19,7 @@ from cadmetrics.check.findings import (
     make_finding,
 )
 from cadmetrics.check.labels import Kind, Usage, Value
+from cadmetrics.check.limits import DEFAULT_LIMITS, MAX_TREE_DEPTH, Limits, exceeded
 from cadmetrics.check.promql import excerpt, parse
 
 
@@ -39,6 +41,7 @@ def check_text(
     usage: Usage = Usage.VALUE,
     listed_label: str | None = None,
     unparsable: Callable[[str], Finding] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Checked:
     """Parse ``text`` and judge it.
 
@@ -46,13 +49,25 @@ def check_text(
     result (an instant query in a dashboard table); ``usage`` says how the result is used
     (``EXISTENCE`` for a query that only lists series); ``listed_label`` is a label whose values
     are listed (Grafana's ``label_values``), which the series must carry; ``unparsable`` makes
-    the finding for a parse error (by default an invalid-expression finding)."""
+    the finding for a parse error (by default an invalid-expression finding). An expression
+    beyond ``limits`` is not parsed, and one whose tree is deeper than the analyzer walks is not
+    judged: either gives an invalid-expression finding that names the bound."""
+    too_large = exceeded(text, limits)
+    if too_large is not None:
+        return _not_checked(too_large, text, place)
     tree = parse(text)
     if isinstance(tree, str):
         if unparsable is not None:
             return Checked((unparsable(tree),), None)
         finding = make_finding(INVALID_EXPRESSION, f"not valid PromQL: {tree}", place, _shorten(text))
         return Checked((finding,), None)
+    depth = tree_depth(tree)
+    if depth > MAX_TREE_DEPTH:
+        return _not_checked(
+            f"its syntax tree is {depth:,} levels deep, over the analyzer's bound of {MAX_TREE_DEPTH:,}",
+            text,
+            place,
+        )
     analyzer = Analyzer(catalog, place)
     value = analyzer.evaluate(tree, Use(usage))
     if listed_label is not None:
@@ -81,6 +96,13 @@ def check_text(
     return Checked(tuple(findings), value)
 
 
+def _not_checked(reason: str, text: str, place: Place) -> Checked:
+    """The finding of an expression too large to be parsed or judged safely."""
+    finding = make_finding(INVALID_EXPRESSION, f"too large to check: {reason}", place, _shorten(text))
+    return Checked((finding,), None)
+
+
 def _shorten(text: str, limit: int = 160) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    head = text[: limit * 4]  # an expression may be megabytes long: flatten only what is shown
+    flat = " ".join(head.split())
+    return flat if len(flat) <= limit and len(head) == len(text) else flat[: limit - 1] + "…"

@@ -29,6 +29,7 @@ from cadmetrics.check.findings import (
     make_finding,
 )
 from cadmetrics.check.labels import Usage
+from cadmetrics.check.limits import DEFAULT_LIMITS, Limits
 from cadmetrics.check.placeholders import PREFIX, holds_placeholder
 from cadmetrics.check.variables import Variable, substitute, variables_of
 from cadmetrics.contract.lint import Severity
@@ -227,15 +228,18 @@ def _is_prometheus(source: str | None) -> bool:
     return source is None or "prometheus" in source.lower()
 
 
-def check_dashboard(dashboard: Dashboard, catalog: Catalog) -> list[Finding]:
-    """Every finding of one dashboard, query by query."""
+def check_dashboard(dashboard: Dashboard, catalog: Catalog, limits: Limits = DEFAULT_LIMITS) -> list[Finding]:
+    """Every finding of one dashboard, query by query (each within ``limits`` once its variables
+    are replaced)."""
     findings = list(dashboard.problems)
     for query in dashboard.queries:
-        findings.extend(_check_query(query, dashboard.variables, catalog))
+        findings.extend(_check_query(query, dashboard.variables, catalog, limits))
     return findings
 
 
-def _check_query(query: Query, variables: Mapping[str, Variable], catalog: Catalog) -> list[Finding]:
+def _check_query(
+    query: Query, variables: Mapping[str, Variable], catalog: Catalog, limits: Limits
+) -> list[Finding]:
     substituted = substitute(query.text, variables)
     flat = " ".join(query.text.split())
     if substituted.undefined:
@@ -271,6 +275,7 @@ def _check_query(query: Query, variables: Mapping[str, Variable], catalog: Catal
         usage=Usage.EXISTENCE if query.variable else Usage.VALUE,
         listed_label=query.listed_label,
         unparsable=unparsable,
+        limits=limits,
     )
     return [_restore_variables(finding) for finding in checked.findings]
 

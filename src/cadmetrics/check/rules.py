@@ -16,6 +16,7 @@ from cadmetrics.check.catalog import DEFAULT_SCRAPE_LABELS, Catalog, Series, Ser
 from cadmetrics.check.expression import Checked, check_text
 from cadmetrics.check.findings import RECORD_SHADOWS_CONTRACT, Finding, make_finding
 from cadmetrics.check.labels import Kind, LabelSet, Value, merge_domains, unknown
+from cadmetrics.check.limits import DEFAULT_LIMITS, Limits
 from cadmetrics.check.rulefiles import Rule, RuleFile, iter_rules
 from cadmetrics.contract.model import Contract
 
@@ -29,8 +30,10 @@ class RuleSet:
         contract: Contract,
         *,
         scrape_labels: Iterable[str] = DEFAULT_SCRAPE_LABELS,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.files = tuple(files)
+        self.limits = limits
         self.rules = list(iter_rules(list(files)))
         self.records: dict[str, list[int]] = {}
         for index, rule in enumerate(self.rules):
@@ -48,7 +51,9 @@ class RuleSet:
         done = self._checked.get(index)
         if done is None:
             rule = self.rules[index]
-            done = check_text(rule.expr, self.catalog, rule.place, alert=rule.kind == "alert")
+            done = check_text(
+                rule.expr, self.catalog, rule.place, alert=rule.kind == "alert", limits=self.limits
+            )
             self._checked[index] = done
         return done
 
