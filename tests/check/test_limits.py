@@ -218,3 +218,21 @@ def test_real_expressions_stay_far_below_every_bound() -> None:
     assert max(size.length for size in sizes) * 10 <= MAX_EXPRESSION_LENGTH
     assert max(size.nesting for size in sizes) * 10 <= MAX_NESTING_DEPTH
     assert max(size.operators for size in sizes) * 10 <= MAX_OPERATORS
+
+
+@pytest.mark.parametrize(
+    ("suffix", "text"),
+    [
+        (".json", '{"panels": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+        (".yaml", "groups: " + "[" * 5_000 + "]" * 5_000 + "\n"),
+    ],
+)
+def test_files_nested_past_the_parsers_recursion_are_findings(tmp_path: Path, suffix: str, text: str) -> None:
+    """The JSON decoder and PyYAML's composer recurse once per level: a few kilobytes of
+    brackets exhaust Python's recursion limit before a single query is read."""
+    from cadmetrics.check import check_dashboards, check_rules
+
+    path = tmp_path / f"deep{suffix}"
+    path.write_text(text, encoding="utf-8")
+    findings = (check_dashboards if suffix == ".json" else check_rules)([path])
+    assert len(findings) == 1 and "nested too deeply" in findings[0].message

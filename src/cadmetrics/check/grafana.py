@@ -69,11 +69,14 @@ def read_dashboard(path: Path, *, named: bool = True) -> Dashboard | None:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read dashboard {path}: {exc}") from None
     name = str(path)
+    too_deep = make_finding(FILE_STRUCTURE, "not a dashboard: JSON nested too deeply", Place(name, "", 0))
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         finding = make_finding(FILE_STRUCTURE, f"not valid JSON: {exc.msg}", Place(name, "", exc.lineno))
         return Dashboard(name, "", {}, (), (finding,))
+    except RecursionError:  # the decoder nests one C call per level
+        return Dashboard(name, "", {}, (), (too_deep,))
     board = _dashboard_object(document)
     if board is None:
         if not named:
@@ -84,7 +87,10 @@ def read_dashboard(path: Path, *, named: bool = True) -> Dashboard | None:
             Place(name, "", 1),
         )
         return Dashboard(name, "", {}, (), (finding,))
-    return _with_lines(parse_dashboard(board, name), text)
+    try:
+        return _with_lines(parse_dashboard(board, name), text)
+    except RecursionError:  # rows and panels nested hundreds deep
+        return Dashboard(name, "", {}, (), (too_deep,))
 
 
 def _dashboard_object(document: object) -> dict[str, Any] | None:

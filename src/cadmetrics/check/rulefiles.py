@@ -66,6 +66,9 @@ def read_rule_file(path: Path, *, named: bool = True) -> RuleFile | None:
         problem = str(getattr(exc, "problem", None) or exc).splitlines()[0]
         finding = make_finding(FILE_STRUCTURE, f"not valid YAML: {problem}", Place(name, "", line))
         return RuleFile(name, (), (finding,))
+    except RecursionError:  # PyYAML composes nested collections recursively
+        finding = make_finding(FILE_STRUCTURE, "not a rule file: YAML nested too deeply", Place(name, "", 0))
+        return RuleFile(name, (), (finding,))
     reader = _Reader(name)
     found_groups = False
     for document in documents:
