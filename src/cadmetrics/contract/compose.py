@@ -48,7 +48,7 @@ def read_files(paths: Iterable[PathLike]) -> list[ContractFile]:
     order: list[ContractFile] = []
 
     def visit(path: Path, chain: tuple[Path, ...], named_at: tuple[str, int]) -> None:
-        key = path.resolve()
+        key = _identity(path)
         if key in chain:
             cycle = " -> ".join(str(p) for p in (*chain, key))
             raise ContractLoadError(*named_at, "extends-cycle", f"contracts extend in a cycle: {cycle}")
@@ -63,6 +63,16 @@ def read_files(paths: Iterable[PathLike]) -> list[ContractFile]:
     for path in paths:
         visit(Path(path), (), (str(path), 0))
     return order
+
+
+def _identity(path: Path) -> Path:
+    """The key a file is read once under: its resolved path. A name the system cannot even
+    look up (a NUL byte, a lone surrogate) keys as given; reading it then says why, in the one
+    place that reads contract files (:func:`parse_contract_file`)."""
+    try:
+        return path.resolve()
+    except (OSError, ValueError):
+        return path
 
 
 def compose(files: Sequence[ContractFile]) -> Contract:

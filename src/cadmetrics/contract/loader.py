@@ -51,6 +51,19 @@ _LABEL_KEYS = ("values", "max_values")
 _NAMESPACE = re.compile(r"[a-z][a-z0-9_]*")
 _SEMVER = re.compile(r"\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
 
+#: The most values one closed label may list (rule ``label-values-limit``). A closed set is
+#: written out by hand, and each value multiplies the series a metric can export; Prometheus'
+#: instrumentation guidance keeps most metrics below ten series. A set past ten thousand is an
+#: open label in disguise (declare it with ``max_values``) or generated text gone wrong, and the
+#: bound caps what one file makes the loader, telemetry and verification hold. A host with a real
+#: need raises it before loading (``cadmetrics.contract.loader.MAX_LABEL_VALUES = ...``): the
+#: loader reads it at each parse.
+MAX_LABEL_VALUES = 10_000
+
+#: How much of an over-long name or value a message quotes.
+_SHOWN_CHARS = 120
+_YAML_TAG = "tag:yaml.org,2002:"
+
 _E = TypeVar("_E", MetricType, Unit, Stability)
 _T = TypeVar("_T")
 
@@ -86,7 +99,7 @@ def parse_contract_file(path: str | Path) -> ContractFile:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ContractLoadError(shown, 0, "file", "no such contract file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL byte in the name
         raise ContractLoadError(shown, 0, "file", f"cannot read contract file: {exc}") from None
     return parse_contract_text(text, shown)
 
@@ -158,8 +171,9 @@ class _Reader:
             target = Path(self.string(item, "an extends entry"))
             if not target.is_absolute():
                 target = base / target
-            if not target.is_file():
-                self.fail(item, "extends-missing", f"extended contract {str(target)!r} does not exist")
+            problem = _file_problem(target)
+            if problem is not None:
+                self.fail(item, "extends-missing", f"extended contract {_clip(str(target))!r} {problem}")
             resolved.append(Extends(str(target), item.start_mark.line + 1))
         return tuple(resolved)
 
@@ -231,14 +245,21 @@ class _Reader:
         items = self.sequence(node, f"{where}: values")
         if not items:
             self.fail(node, "label-spec", f"{where}: a closed set needs at least one value")
-        values = []
+        if len(items) > MAX_LABEL_VALUES:
+            self.fail(
+                node,
+                "label-values-limit",
+                f"{where}: a closed set of {len(items)} values is more than {MAX_LABEL_VALUES}; "
+                "a label with that many values is open: declare it with 'max_values: N'",
+            )
+        values: dict[str, None] = {}  # ordered, and a duplicate is found in constant time
         for item in items:
             if not isinstance(item, yaml.ScalarNode) or _is_null(item):
                 self.fail(item, "schema-type", f"{where}: each value must be a string")
             value = str(item.value)
             if value in values:
-                self.fail(item, "label-spec", f"{where}: value {value!r} is listed twice")
-            values.append(value)
+                self.fail(item, "label-spec", f"{where}: value {_clip(value)!r} is listed twice")
+            values[value] = None
         return tuple(values)
 
     def buckets(self, node: yaml.Node, what: str) -> tuple[float, ...]:
@@ -293,10 +314,14 @@ class _Reader:
             self.fail(node, "schema-type", f"{what} must be a single value")
         try:
             return self._constructor.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
-            # unsafe tags, impossible dates, bad base64...: the value cannot be read at all
-            problem = getattr(exc, "problem", None) or str(exc)
-            self.fail(node, "schema-type", f"{what}: cannot read this value: {problem}")
+        except Exception as exc:
+            # The one place PyYAML's constructors run. An unsafe tag, an impossible date or bad
+            # base64 is a YAMLError or ValueError; an explicit tag on text it does not fit
+            # (``!!bool ''``, ``!!timestamp x``, ``!!int _``) fails inside the constructor as a
+            # KeyError, AttributeError or IndexError. Either way the value cannot be read.
+            self.fail(
+                node, "schema-type", f"{what}: cannot read this value: {_constructor_problem(node, exc)}"
+            )
 
     def string(self, node: yaml.Node, what: str) -> str:
         value = self.scalar(node, what)
@@ -314,7 +339,12 @@ class _Reader:
         value = self.scalar(node, what)
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.fail(node, "schema-type", f"{what} must be numbers, not {value!r}")
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer literal beyond the largest float (about 1.8e308)
+            self.fail(
+                node, "number-range", f"{what}: {_clip(str(node.value))} is out of the range of a float"
+            )
         if math.isnan(number):
             self.fail(node, "schema-type", f"{what} must not be NaN")
         return number
@@ -326,6 +356,40 @@ class _Reader:
         except ValueError:
             allowed = ", ".join(member.value for member in kind)
             self.fail(node, "enum-value", f"{what} {value!r} is not one of {allowed}")
+
+
+def _file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot name a contract file, or None when it names a regular file.
+
+    The one place where a name taken from a contract meets the file system: a name the system
+    refuses (too long, a NUL byte) becomes a reason in the message, not an ``OSError``."""
+    try:
+        if path.is_file():
+            return None
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return f"cannot be used as a file name ({reason})"
+    return "does not exist"
+
+
+def _constructor_problem(node: yaml.Node, exc: Exception) -> str:
+    """What a failed PyYAML constructor means, in words: its own problem text when it has one,
+    else the value and the tag it does not fit (a bare ``KeyError: ''`` says nothing)."""
+    problem = getattr(exc, "problem", None)
+    if isinstance(problem, str) and problem:
+        return problem
+    if isinstance(exc, ValueError) and str(exc):
+        return str(exc)
+    tag = str(node.tag)
+    shown_tag = "!!" + tag.removeprefix(_YAML_TAG) if tag.startswith(_YAML_TAG) else tag
+    return f"{_clip(str(node.value))!r} is not a valid {shown_tag} value"
+
+
+def _clip(text: str) -> str:
+    """``text``, cut short when quoting all of it would bury the message."""
+    if len(text) <= _SHOWN_CHARS:
+        return text
+    return f"{text[:_SHOWN_CHARS]}... ({len(text)} characters)"
 
 
 def _is_null(node: yaml.Node) -> bool:

@@ -113,15 +113,39 @@ def from_prometheus_metrics(metrics: Iterable[Any], origin: str) -> Observation:
         name = metric.name
         if metric.type == "counter" and not name.endswith("_total"):
             name += "_total"
-        samples = tuple(Sample(s.name, _pairs(s.labels), float(s.value)) for s in metric.samples)
-        families.append(
-            ObservedFamily(name, metric.type, samples, metric.unit or None, source_name=metric.name)
-        )
+        samples, kind = _prometheus_samples(metric)
+        families.append(ObservedFamily(name, kind, samples, metric.unit or None, source_name=metric.name))
     return Observation(origin, tuple(families))
 
 
+def _prometheus_samples(metric: Any) -> tuple[tuple[Sample, ...], str]:
+    """A family's samples and exported type. A native histogram sample (OpenMetrics'
+    ``x {count:..,sum:..,schema:..}``) has no value and may have no labels; it is spelled out as
+    ``_count`` and ``_sum`` unless the family also carries the classic series. A family of
+    native histograms alone has no explicit buckets, so it is typed apart, as OTel's
+    exponential histograms are: never what a contract declares."""
+    native = [s for s in metric.samples if getattr(s, "native_histogram", None) is not None]
+    classic = [s for s in metric.samples if getattr(s, "native_histogram", None) is None]
+    samples = [Sample(s.name, _pairs(s.labels or {}), float(s.value)) for s in classic]
+    if not native:
+        return tuple(samples), metric.type
+    if any(s.name == metric.name + "_count" for s in classic):
+        return tuple(samples), metric.type
+    for s in native:
+        labels = _pairs(s.labels or {})
+        samples.append(Sample(s.name + "_count", labels, float(s.native_histogram.count_value)))
+        samples.append(Sample(s.name + "_sum", labels, float(s.native_histogram.sum_value)))
+    return tuple(samples), "native_histogram"
+
+
 def from_exposition(text: str, origin: str = "<exposition>") -> Observation:
-    """Parse Prometheus text format 0.0.4 or OpenMetrics 1.0 (recognised by its ``# EOF``)."""
+    """Parse Prometheus text format 0.0.4 or OpenMetrics 1.0 (recognised by its ``# EOF``).
+
+    Text that cannot be read is an :class:`InputError` naming ``origin``, whatever failed:
+    prometheus_client's parsers report most problems as ``ValueError`` but let others escape
+    (a native histogram without ``schema`` as ``KeyError``, an integer beyond float range as
+    ``OverflowError``), and the parsed samples are converted lazily, as the parser yields them.
+    This is the one place where those foreign errors become the library's."""
     try:
         if text.rstrip().endswith("# EOF"):
             from prometheus_client.openmetrics.parser import text_string_to_metric_families
@@ -132,14 +156,25 @@ def from_exposition(text: str, origin: str = "<exposition>") -> Observation:
             "reading exposition text needs prometheus_client: pip install 'cadmetrics[prometheus]'"
         ) from exc
     try:
-        families = list(text_string_to_metric_families(text))  # type: ignore[no-untyped-call]
-    except ValueError as exc:
-        raise InputError(f"{origin}: not valid Prometheus exposition text: {exc}") from exc
+        parsed = text_string_to_metric_families(text)  # type: ignore[no-untyped-call]
+        observation = from_prometheus_metrics(parsed, origin)  # the parser runs as this reads
+    except MemoryError:
+        raise
     except RecursionError:
         raise InputError(f"{origin}: not valid Prometheus exposition text: nested too deeply") from None
-    observation = from_prometheus_metrics(families, origin)
+    except Exception as exc:
+        raise InputError(f"{origin}: not valid Prometheus exposition text: {_parse_problem(exc)}") from exc
     written = set(_SAMPLE_NAME.findall(text))
     return attrs.evolve(observation, families=tuple(_as_written(f, written) for f in observation.families))
+
+
+def _parse_problem(exc: Exception) -> str:
+    """A parser's failure in words: a bare ``KeyError: 'schema'`` names a missing field."""
+    if isinstance(exc, KeyError) and exc.args:
+        return f"a required field {exc.args[0]!r} is missing"
+    if isinstance(exc, OverflowError):
+        return f"a number is out of the range of a float ({exc})"
+    return str(exc) or type(exc).__name__
 
 
 _SAMPLE_NAME = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?=[{\s])", re.MULTILINE)
@@ -308,8 +343,14 @@ def _parse_otlp(payload: bytes, origin: str) -> Any:
     request = ExportMetricsServiceRequest()
     try:
         request.ParseFromString(payload)
-    except decode_error as exc:
-        raise InputError(f"{origin}: not an OTLP ExportMetricsServiceRequest: {exc}") from exc
+    except MemoryError:
+        raise
+    except Exception as exc:
+        # The one place OTLP bytes are decoded. The C (upb) backend reports every problem as a
+        # DecodeError; the pure-Python backend lets some escape as what they are (a string
+        # field of invalid UTF-8 is a UnicodeDecodeError).
+        problem = str(exc) if isinstance(exc, decode_error) else f"{type(exc).__name__}: {exc}"
+        raise InputError(f"{origin}: not an OTLP ExportMetricsServiceRequest: {problem}") from exc
     return request
 
 
