@@ -60,6 +60,12 @@ _SEMVER = re.compile(r"\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
 #: loader reads it at each parse.
 MAX_LABEL_VALUES = 10_000
 
+#: Characters in one contract file. The library's own contract is about 20,000; PyYAML composes
+#: a few hundred kilobytes a second in pure Python, so a file of megabytes (a line repeated
+#: by a generator gone wrong) would take tens of seconds to be refused for what it holds.
+#: Read at each parse, like :data:`MAX_LABEL_VALUES`.
+MAX_CONTRACT_CHARS = 1_000_000
+
 #: How much of an over-long name or value a message quotes.
 _SHOWN_CHARS = 120
 _YAML_TAG = "tag:yaml.org,2002:"
@@ -121,6 +127,14 @@ class _Reader:
     # -- the schema ---------------------------------------------------------------------
 
     def contract(self, text: str) -> ContractFile:
+        if len(text) > MAX_CONTRACT_CHARS:
+            raise ContractLoadError(
+                self.path,
+                0,
+                "file-size-limit",
+                f"{len(text)} characters, more than a contract file may hold ({MAX_CONTRACT_CHARS}; "
+                "cadmetrics.contract.loader.MAX_CONTRACT_CHARS)",
+            )
         try:
             return self._contract(text)
         except RecursionError:
