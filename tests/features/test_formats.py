@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import struct
-import time
 import tracemalloc
 from collections.abc import Callable
 from functools import partial
@@ -558,18 +557,16 @@ def test_binary_stl_trailing_padding_is_tolerated_but_junk_is_not() -> None:
 
 
 def assert_cheap(action: Callable[[], object], reason: str) -> FeatureInputError:
-    """``action`` fails fast with ``reason`` and allocates almost nothing."""
+    """``action`` fails with ``reason`` before allocating what the input claims (no time is
+    asserted: what it would have allocated is)."""
     tracemalloc.start()
-    started = time.perf_counter()
     try:
         with pytest.raises(FeatureInputError) as caught:
             action()
-        elapsed = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert caught.value.reason == reason, str(caught.value)
-    assert elapsed < 1.0
     assert peak < 5_000_000
     return caught.value
 
