@@ -91,11 +91,19 @@ MUTATIONS: Final[tuple[Mutation, ...]] = (
 )  # fmt: skip
 
 
+#: The largest input a mutation may make: far above any real sample here, and far below the
+#: child's memory cap, which must be there for what the input makes, not for the input itself.
+MAX_INPUT_BYTES: Final = 32 << 20
+
+
 def mutant(seed: int, corpus: Sequence[bytes]) -> bytes:
     """The input numbered ``seed``: one to four mutations of one of ``corpus``, the same for
-    the same seed and corpus on every machine."""
+    the same seed and corpus on every machine. A mutation that would make the input larger
+    than :data:`MAX_INPUT_BYTES` (a long line repeated 20,000 times) is not applied."""
     rng = random.Random(seed)
     data = rng.choice(corpus)
     for _ in range(rng.randint(1, 4)):
-        data = rng.choice(MUTATIONS)(rng, data, corpus)
+        mutated = rng.choice(MUTATIONS)(rng, data, corpus)
+        if len(mutated) <= MAX_INPUT_BYTES:
+            data = mutated
     return data
