@@ -514,6 +514,23 @@ def test_expansion_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert refused(data).reason == "too_large"
 
 
+@pytest.mark.parametrize("kind", ["spline", "lwpolyline", "line"])
+def test_points_too_large_to_measure_are_refused(tmp_path: Path, kind: str) -> None:
+    """A spline with a control point at 1e308 is finite, but flattening it never finds a chord
+    flat enough (its distances overflow) and subdivides for ever; lengths of other curves
+    would come out infinite."""
+    doc = ezdxf.new("R2010")
+    far = (77.5, 1e308)
+    if kind == "spline":
+        doc.modelspace().add_open_spline([(0, 0), far, (10, 0), (20, 5)])
+    elif kind == "lwpolyline":
+        doc.modelspace().add_lwpolyline([(0, 0), far])
+    else:
+        doc.modelspace().add_line((0, 0), far)
+    error = refused(save(doc, tmp_path / f"far-{kind}.dxf"))
+    assert error.reason == "too_large" and "beyond 1e+60" in str(error)
+
+
 def test_a_minsert_grid_counts_its_references_before_placing_them(tmp_path: Path) -> None:
     """32767 x 32767 references to an empty block draw nothing, and walking them one by one
     would take hours: the grid is refused for its size before the first is placed."""

@@ -39,6 +39,7 @@ import attrs
 import numpy as np
 
 from cadmetrics.errors import FeatureInputError, MissingDependency
+from cadmetrics.features.mesh import MAX_COORDINATE
 
 if TYPE_CHECKING:
     from ezdxf.audit import Auditor
@@ -490,24 +491,52 @@ def _defining_points(primitive: Any) -> Iterable[Any]:
 
 
 def _check_attributes(entity: DXFGraphic, source: str) -> None:
-    """Refuse NaN or infinite coordinates and sizes: ezdxf's bounding boxes skip a NaN
-    silently, so it has to be found before measuring."""
+    """Refuse NaN or infinite coordinates and sizes (ezdxf's bounding boxes skip a NaN
+    silently, so it has to be found before measuring), and points too large to measure: a
+    vertex list's or a spline's points too, before any length is computed from them."""
     from ezdxf.math import Vec3
 
+    locations = []
     for name, value in entity.dxf.all_existing_dxf_attribs().items():
         if isinstance(value, float):
             numbers: Iterable[float] = (value,)
         elif isinstance(value, Vec3):
             numbers = value
+            locations.append(value)
         else:
             continue
         if not all(map(math.isfinite, numbers)):
             raise _refuse(source, "non_finite", f"{_describe(entity)} has a non-finite {name}: {value}")
+    _check_points([*locations, *_listed_points(entity)], entity, source)
+
+
+def _listed_points(entity: Any) -> list[Any]:
+    """The points an entity lists beside its attributes: a spline's control and fit points, a
+    light-weight polyline's vertices (x, y only), a polyline's vertex locations."""
+    dxftype = entity.dxftype()
+    if dxftype == "SPLINE":
+        return [*entity.control_points, *entity.fit_points]
+    if dxftype == "LWPOLYLINE":
+        return [(x, y) for x, y in entity.get_points("xy")]
+    if dxftype == "POLYLINE":
+        return [vertex.dxf.location for vertex in entity.vertices]
+    return []
 
 
 def _check_points(points: Iterable[Any], entity: DXFGraphic, source: str) -> None:
-    if not all(map(math.isfinite, itertools.chain.from_iterable(points))):
+    """Refuse a defining point that is not finite, or so large that measuring the curve would
+    overflow (a spline's flattening then never finds a chord flat enough, and subdivides for
+    ever): the bound of meshes, :data:`~cadmetrics.features.mesh.MAX_COORDINATE`."""
+    coordinates = list(itertools.chain.from_iterable(points))
+    if not all(map(math.isfinite, coordinates)):
         raise _refuse(source, "non_finite", f"{_describe(entity)} has a NaN or infinite coordinate")
+    if coordinates and max(map(abs, coordinates)) > MAX_COORDINATE:
+        raise _refuse(
+            source,
+            "too_large",
+            f"{_describe(entity)} has a coordinate beyond {MAX_COORDINATE:g}, "
+            "past which its length cannot be measured without overflow",
+        )
 
 
 def _describe(entity: DXFGraphic) -> str:
