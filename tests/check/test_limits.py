@@ -236,3 +236,12 @@ def test_files_nested_past_the_parsers_recursion_are_findings(tmp_path: Path, su
     path.write_text(text, encoding="utf-8")
     findings = (check_dashboards if suffix == ".json" else check_rules)([path])
     assert len(findings) == 1 and "nested too deeply" in findings[0].message
+
+
+def test_a_rule_file_of_megabytes_is_a_finding_before_it_is_parsed(tmp_path: Path) -> None:
+    from cadmetrics.check.limits import MAX_RULE_FILE_CHARS
+
+    path = tmp_path / "huge.rules.yaml"
+    path.write_text("groups: []\n" + "# a comment line\n" * (MAX_RULE_FILE_CHARS // 16), encoding="utf-8")
+    findings = check_rules([path])
+    assert len(findings) == 1 and "more than a rule file may hold" in findings[0].message

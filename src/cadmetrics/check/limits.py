@@ -48,6 +48,10 @@ MAX_OPERATORS = 160
 #: whatever the caller's own depth up to about 450 frames. Not configurable, since it
 #: protects the interpreter rather than expressing a policy.
 MAX_TREE_DEPTH = 256
+#: Characters in one rule file. PyYAML composes a few hundred kilobytes a second in pure
+#: Python: an 8 MB file (a line repeated by a generator gone wrong) took 16 s to read. Real
+#: rule files are tens of kilobytes; the largest public ones are well under a megabyte.
+MAX_RULE_FILE_CHARS = 2_000_000
 
 
 @attrs.frozen

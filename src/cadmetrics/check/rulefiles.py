@@ -18,6 +18,7 @@ import attrs
 import yaml
 
 from cadmetrics.check.findings import FILE_STRUCTURE, Finding, Place, make_finding
+from cadmetrics.check.limits import MAX_RULE_FILE_CHARS
 from cadmetrics.contract.lint import Severity
 from cadmetrics.errors import InputError
 
@@ -58,6 +59,9 @@ def read_rule_file(path: Path, *, named: bool = True) -> RuleFile | None:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read rule file {path}: {exc}") from None
     name = str(path)
+    if len(text) > MAX_RULE_FILE_CHARS:
+        problem = f"not read: {len(text)} characters, more than a rule file may hold ({MAX_RULE_FILE_CHARS})"
+        return RuleFile(name, (), (make_finding(FILE_STRUCTURE, problem, Place(name, "", 0)),))
     try:
         documents = [node for node in yaml.compose_all(text, Loader=yaml.SafeLoader) if node is not None]
     except yaml.YAMLError as exc:
