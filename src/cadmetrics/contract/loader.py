@@ -61,10 +61,10 @@ _SEMVER = re.compile(r"\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
 MAX_LABEL_VALUES = 10_000
 
 #: Characters in one contract file. The library's own contract is about 20,000; PyYAML composes
-#: a few hundred kilobytes a second in pure Python, so a file of megabytes (a line repeated
-#: by a generator gone wrong) would take tens of seconds to be refused for what it holds.
-#: Read at each parse, like :data:`MAX_LABEL_VALUES`.
-MAX_CONTRACT_CHARS = 1_000_000
+#: 50 to 200 kilobytes a second in pure Python, so a file of megabytes (a line repeated by a
+#: generator gone wrong) took tens of seconds to be refused for what it holds. Read at each
+#: parse, like :data:`MAX_LABEL_VALUES`.
+MAX_CONTRACT_CHARS = 400_000
 
 #: How much of an over-long name or value a message quotes.
 _SHOWN_CHARS = 120

@@ -39,9 +39,9 @@ __all__ = ["BASE_SECONDS", "SECONDS_PER_MEGABYTE", "BRepProcess", "summarize_in_
 
 #: A file may take this long, plus :data:`SECONDS_PER_MEGABYTE` for each megabyte it has,
 #: before its reading is stopped: ten times what a 7 MB part of 2,700 faces takes to read and
-#: tessellate on one core.
-BASE_SECONDS: Final = 120.0
-SECONDS_PER_MEGABYTE: Final = 30.0
+#: tessellate on one core. A host may change either; they are read at each request.
+BASE_SECONDS = 120.0
+SECONDS_PER_MEGABYTE = 30.0
 
 _LENGTHS = struct.Struct("<QQ")  # the lengths of a message's JSON header and of its payload
 
