@@ -354,3 +354,20 @@ def test_a_large_benign_member_is_scanned_in_one_copy_of_its_size() -> None:
         tracemalloc.stop()
     assert not report.problems
     assert peak < 1.25 * size, f"peak {peak / size:.2f}x the member"
+
+
+def test_an_archive_with_more_members_than_a_scan_reads_is_a_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A central directory repeated a hundred thousand times in a few megabytes took 15 s to
+    walk; past the bound the archive is reported, not read member by member."""
+    import importlib
+
+    scan_module = importlib.import_module("cadmetrics.models.scan")  # the package's scan is the function
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for index in range(11):
+            archive.writestr(f"m{index}", b"data")
+    monkeypatch.setattr(scan_module, "MAX_ARCHIVE_MEMBERS", 10)
+    report = scan(buffer.getvalue())
+    assert any("11 members, more than the scan reads (10" in str(problem) for problem in report.problems)
+    monkeypatch.setattr(scan_module, "MAX_ARCHIVE_MEMBERS", 11)
+    assert not scan(buffer.getvalue()).problems

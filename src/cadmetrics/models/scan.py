@@ -49,6 +49,12 @@ DEFAULT_MAX_UNPACKED_BYTES = 4 * 1024**3
 #: How much of an archive member is read to tell a pickle from data: enough for the first
 #: opcode; one whose argument runs on past it is scanned as a pickle, so no more is needed.
 _MEMBER_HEAD = 4096
+#: Members one archive may list. A zip without zip64 extensions holds at most 65,535; a
+#: PyTorch checkpoint has one per storage (a few thousand for the largest models in one file).
+#: Each member costs its headers' reading and a look at its first bytes (about 150 us), so a
+#: central directory repeated a hundred thousand times in a few megabytes took 15 s. Read at
+#: each scan: a host may change it.
+MAX_ARCHIVE_MEMBERS = 50_000
 
 
 def scan(
@@ -251,10 +257,14 @@ def _scan_archive(stream: BinaryIO, size: int, state: ScanState) -> str:
         state.problems.append(Problem(0, f"unreadable zip archive: {exc}"))
         return "zip"
     with archive:
+        if _too_many_members(len(archive.infolist()), "its directory lists", state):
+            return "zip"
         try:
             listing = list_members(archive, stream, size)
         except Exception as exc:
             state.problems.append(Problem(0, f"unreadable zip archive: {exc}"))
+            return "zip"
+        if _too_many_members(len(listing.members), "it holds (local headers included)", state):
             return "zip"
         state.problems.extend(listing.problems)
         names = [info.filename for info in archive.infolist()]
@@ -271,6 +281,20 @@ def _scan_archive(stream: BinaryIO, size: int, state: ScanState) -> str:
     if torch:
         return "torchscript" if script else "torch"
     return "npz" if files and state.arrays - arrays_before == len(files) else "zip"
+
+
+def _too_many_members(count: int, how: str, state: ScanState) -> bool:
+    """Whether an archive has more members than a scan reads; a problem in ``state`` if so."""
+    if count <= MAX_ARCHIVE_MEMBERS:
+        return False
+    state.problems.append(
+        Problem(
+            0,
+            f"{how} {count} members, more than the scan reads ({MAX_ARCHIVE_MEMBERS}; "
+            "cadmetrics.models.scan.MAX_ARCHIVE_MEMBERS): not scanned",
+        )
+    )
+    return True
 
 
 def _scan_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, role: Role, state: ScanState) -> bool:
