@@ -20,9 +20,12 @@ Run as ``python -m cadmetrics.features.brep_process``: the worker's side of the 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ctypes
 import importlib.util
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -44,6 +47,7 @@ BASE_SECONDS = 120.0
 SECONDS_PER_MEGABYTE = 30.0
 
 _LENGTHS = struct.Struct("<QQ")  # the lengths of a message's JSON header and of its payload
+_PR_SET_PDEATHSIG = 1  # prctl option: the signal the process gets when its parent dies
 
 
 class BRepProcess:
@@ -290,6 +294,9 @@ def _encoded(summary: BRepSummary) -> tuple[dict[str, Any], bytes]:
 def main() -> None:
     """The worker: requests on standard input, replies on a copy of standard output, and
     standard output itself (where OpenCASCADE prints) sent nowhere."""
+    if sys.platform.startswith("linux"):  # die with the host: a file can keep OpenCASCADE busy
+        with contextlib.suppress(Exception):  # for hours after its host was killed
+            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     replies = os.fdopen(os.dup(1), "wb")
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
