@@ -63,6 +63,25 @@ def _extract_step(data: bytes) -> object:
     return _extract(data)
 
 
+def _iges_corpus() -> list[bytes]:
+    """IGES as OpenCASCADE's writer makes it from the shared STEP samples: once of B-Rep
+    entities, once of trimmed surfaces only (as most CAD tools write IGES)."""
+    from OCP.STEPControl import STEPControl_Reader
+
+    from tests.features.brep_parts import iges_bytes
+
+    found = []
+    for path in sorted((SHARED / "cad-samples" / "step").glob("*")):
+        if path.stat().st_size > 300_000:  # a mutant of a large part times out, and tests nothing more
+            continue
+        reader = STEPControl_Reader()
+        reader.ReadFile(str(path))
+        reader.TransferRoots()
+        shape = reader.OneShape()
+        found += [iges_bytes(shape), iges_bytes(shape, surfaces=True)]
+    return found
+
+
 def _contract(data: bytes) -> object:
     """A host's contract file, loaded alone (with what it extends) and linted, as at start-up."""
     from cadmetrics import load_contract
@@ -81,6 +100,16 @@ def _exposition(data: bytes) -> object:
     contract = _library()
     assert isinstance(contract, Contract)
     return verify(from_exposition(data.decode("utf-8", errors="replace"), "fuzz.prom"), contract)
+
+
+def _otlp(data: bytes) -> object:
+    from cadmetrics.contract.model import Contract
+    from cadmetrics.contract.observed import from_otlp
+    from cadmetrics.contract.verify import verify
+
+    contract = _library()
+    assert isinstance(contract, Contract)
+    return verify(from_otlp(data, contract, "fuzz.otlp"), contract)
 
 
 @functools.cache
@@ -128,14 +157,50 @@ def _expositions() -> list[bytes]:
     return [generate_latest(registry), openmetrics(registry)]  # type: ignore[no-untyped-call]
 
 
+def _otlp_requests() -> list[bytes]:
+    """What the OpenTelemetry SDK exports over OTLP for every metric of the library's contract,
+    as serialized ``ExportMetricsServiceRequest`` messages (one with a histogram across buckets)."""
+    from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from cadmetrics import Telemetry
+    from cadmetrics.contract.model import Contract
+    from cadmetrics.telemetry.exercise import exercise
+    from cadmetrics.telemetry.otel import meter_provider
+
+    contract = _library()
+    assert isinstance(contract, Contract)
+    reader = InMemoryMetricReader()
+    provider = meter_provider(contract, [reader])
+
+    def request() -> bytes:
+        data = reader.get_metrics_data()
+        assert data is not None
+        return bytes(encode_metrics(data).SerializeToString())
+
+    try:
+        telemetry = Telemetry(backends=[provider])
+        exercise(telemetry)
+        first = request()
+        duration = telemetry.histogram("cadmetrics_feature_extraction_duration_seconds")
+        for seconds in (0.0005, 0.02, 0.3, 45.0):
+            duration.observe(seconds, version="v4", format="stl")
+        second = request()
+    finally:
+        provider.shutdown()
+    return [first, second]
+
+
 SURFACES: Final = {
     surface.name: surface
     for surface in (
         Surface("mesh", lambda: _files(SHARED / "cad-samples", "stl/*", "obj/*", "ply/*"), _extract),
         Surface("drawing", lambda: _files(SHARED / "cad-samples", "dxf/*"), _extract, ("ezdxf",)),
         Surface("step", lambda: _files(SHARED / "cad-samples", "step/*"), _extract_step, ("OCP",)),
+        Surface("iges", _iges_corpus, _extract_step, ("OCP",)),
         Surface("contract", lambda: _files(ASSETS, "metrics.yaml"), _contract),
         Surface("exposition", _expositions, _exposition, ("prometheus_client",)),
+        Surface("otlp", _otlp_requests, _otlp, ("opentelemetry.exporter.otlp.proto.common",)),
         Surface("rules", lambda: _files(ASSETS / "alerts", "*.yaml"), _checked(".yaml"), _PROMQL),
         Surface("dashboards", lambda: _files(ASSETS / "dashboards", "*.json"), _checked(".json"), _PROMQL),
         Surface("scan", lambda: _files(SHARED / "model-samples", "*.pt", "*.safetensors", "*.onnx"), _scan),
