@@ -349,7 +349,7 @@ def test_merging_keeps_the_order_records_were_written_in(tmp_path: Path) -> None
 
 
 def test_a_failed_checkpoint_leaves_the_store_usable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import cadmetrics.vectors.store as module
+    import cadmetrics.vectors._engine.manifest as module
     from cadmetrics.durable import write_atomically as real
 
     path = tmp_path / "store"

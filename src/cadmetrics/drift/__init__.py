@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from cadmetrics.drift.baseline import Baseline
 from cadmetrics.drift.monitor import DriftMonitor, DriftReport
+from cadmetrics.drift.persistence import load_baseline
 from cadmetrics.drift.statistics import (
     PSI_FLOOR,
     bin_counts,
@@ -27,6 +28,7 @@ __all__ = [
     "bin_counts",
     "bin_indices",
     "ks_statistic",
+    "load_baseline",
     "population_stability_index",
     "quantile_edges",
 ]

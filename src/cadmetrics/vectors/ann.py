@@ -8,17 +8,16 @@ no longer exist.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
-from cadmetrics.errors import MissingDependency, VectorInputError
+from cadmetrics.errors import MissingDependency
+from cadmetrics.vectors._engine import Snapshot, Source
 from cadmetrics.vectors.records import Hit
-
-if TYPE_CHECKING:
-    from cadmetrics.vectors.store import Filter, Source, VectorStore
+from cadmetrics.vectors.search import Filter, admitted_rows
 
 
 @attrs.frozen(eq=False)
@@ -28,7 +27,7 @@ class AnnIndex:
     sources: tuple[Source, ...]
     rows: tuple[npt.NDArray[np.int64], ...]  # the live rows of each source, in index order
     starts: npt.NDArray[np.int64]  # index position of each source's first row
-    changes: int  # the store's change count when built
+    stamp: int  # the snapshot's stamp when built: any write since makes the index stale
     neighbours: int
     ef_search: int
 
@@ -43,10 +42,10 @@ def _faiss() -> Any:
     return faiss
 
 
-def build(store: VectorStore, version: str, *, neighbours: int, ef_search: int) -> AnnIndex:
+def build(snapshot: Snapshot, version: str, *, neighbours: int, ef_search: int) -> AnnIndex:
     faiss = _faiss()
-    layout = store._layout(version)
-    sources = tuple(s for s in store._sources() if s.version == version and s.live_rows)
+    layout = snapshot.layouts[version]
+    sources = tuple(snapshot.sources(version))
     rows = tuple(np.flatnonzero(source.alive) for source in sources)
     index = faiss.IndexHNSWFlat(layout.dimension, neighbours, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efSearch = ef_search
@@ -56,26 +55,19 @@ def build(store: VectorStore, version: str, *, neighbours: int, ef_search: int) 
             unit = np.asarray(source.vectors)[chunk] * np.asarray(source.inverse_norms)[chunk][:, None]
             index.add(np.ascontiguousarray(unit, dtype=np.float32))
     starts = np.cumsum([0, *(live.size for live in rows)])[:-1].astype(np.int64)
-    return AnnIndex(version, index, sources, rows, starts, store._changes, neighbours, ef_search)
+    return AnnIndex(version, index, sources, rows, starts, snapshot.stamp, neighbours, ef_search)
 
 
 def ann_search(
-    store: VectorStore, version: str, queries: npt.NDArray[np.float32], k: int, filter: Filter | None
+    built: AnnIndex, queries: npt.NDArray[np.float32], k: int, filter: Filter | None
 ) -> list[list[Hit]]:
-    built = store._ann.get(version)
-    if built is None:
-        raise VectorInputError(
-            f"no approximate index for {version}: call store.build_index({version!r}) first"
-        )
-    if built.changes != store._changes:
-        built = store._ann[version] = build(
-            store, version, neighbours=built.neighbours, ef_search=built.ef_search
-        )
+    """The approximate top ``k`` of each unit query, re-scored exactly; ``built`` must be
+    current (its stamp that of the store's snapshot)."""
     faiss = _faiss()
     parameters = None
     if filter is not None:
         admitted = [
-            start + np.flatnonzero(store._admitted(source, filter)[live])
+            start + np.flatnonzero(admitted_rows(source, filter)[live])
             for source, live, start in zip(built.sources, built.rows, built.starts, strict=True)
         ]
         positions = np.concatenate(admitted) if admitted else np.zeros(0, dtype=np.int64)
@@ -93,16 +85,14 @@ def ann_search(
             source = built.sources[which]
             stored = int(built.rows[which][position - built.starts[which]])
             score = float(np.dot(np.asarray(source.vectors)[stored], query) * source.inverse_norms[stored])
-            hits.append(Hit(source.id_bytes(stored).decode("utf-8"), score, version))
+            hits.append(Hit(source.id_bytes(stored).decode("utf-8"), score, built.version))
         hits.sort(key=lambda hit: -hit.score)
         results.append(hits)
     return results
 
 
-def recall(store: VectorStore, queries: npt.ArrayLike, k: int = 10, *, version: str | None = None) -> float:
-    """Share of the exact top ``k`` that the approximate search also returns, over ``queries``."""
-    exact = store.search_batch(queries, k, version=version, method="exact")
-    approximate = store.search_batch(queries, k, version=version, method="ann")
+def recall(exact: list[list[Hit]], approximate: list[list[Hit]]) -> float:
+    """Share of the exact top hits that the approximate search also returns."""
     found = total = 0
     for truth, guess in zip(exact, approximate, strict=True):
         wanted = {hit.id for hit in truth}

@@ -13,28 +13,28 @@ old vectors; from it, only the new ones: the switch is atomic.
 
 from __future__ import annotations
 
-import json
-import secrets
-import shutil
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
-from cadmetrics.durable import write_atomically
 from cadmetrics.errors import VectorInputError, VectorStoreError
 from cadmetrics.features.layout import FeatureLayout
-from cadmetrics.progress import ProgressBar, progress_bar
-from cadmetrics.vectors.buffer import Buffer
-from cadmetrics.vectors.segment import FILLED_UNKNOWN, NOT_FILLED, Rows, Segment, SegmentWriter
+from cadmetrics.progress import progress_bar
+from cadmetrics.telemetry.facade import Telemetry
+from cadmetrics.vectors._engine import (
+    FILLED_UNKNOWN,
+    NOT_FILLED,
+    Engine,
+    MigrationOutput,
+    MigrationProgress,
+    Rows,
+    Source,
+)
 
-if TYPE_CHECKING:
-    from cadmetrics.vectors.store import VectorStore
-
-CHECKPOINT = "checkpoint.json"
 #: What the time estimate assumes: bytes moved per second by a projection, and seconds per
 #: re-extraction (a CAD part of some ten thousand faces). Both are deliberately rough.
 _ESTIMATED_BYTES_PER_SECOND = 500e6
@@ -130,42 +130,43 @@ class MigrationResult:
         return sum(self.methods.values())
 
 
-def plan_for(store: VectorStore, to: str) -> MigrationPlan:
-    with store._lock:
-        target = store._layout(to)
-        counts = store.counts()
-        if store._pending_migration is not None:
-            pending = store._pending_migration
-            if pending["target"] != to:
+def plan_for(engine: Engine, target: FeatureLayout) -> MigrationPlan:
+    to = target.version
+    with engine.read() as snapshot:
+        counts = snapshot.counts()
+        layouts = snapshot.layouts
+        pending = snapshot.pending
+        if pending is not None:
+            if pending.target != to:
                 raise VectorStoreError(
-                    f"vector store {store.path}: a migration to {pending['target']} is under way; finish it "
+                    f"vector store {engine.root}: a migration to {pending.target} is under way; finish it "
                     "or abort it (store.abort_migration()) before planning another"
                 )
-            sources = {version: int(n) for version, n in pending["sources"].items()}
-            done = _read_checkpoint(store)["rows_done"]
+            sources = dict(pending.sources)
+            done = engine.migration_progress().rows_done
         else:
             sources = {version: n for version, n in counts.items() if version != to and n}
             done = 0
         moved_bytes = sum(
-            n * 4 * (store.layouts[version].dimension + target.dimension) for version, n in sources.items()
+            n * 4 * (layouts[version].dimension + target.dimension) for version, n in sources.items()
         )
-        missing = {version: _missing(store.layouts[version], target) for version in sources}
         return MigrationPlan(
             target=to,
             sources=sources,
             staying=counts.get(to, 0),
-            dimension_delta={v: target.dimension - store.layouts[v].dimension for v in sources},
-            dropped={v: tuple(n for n in store.layouts[v].names if n not in target.names) for v in sources},
-            missing=missing,
+            dimension_delta={v: target.dimension - layouts[v].dimension for v in sources},
+            dropped={v: tuple(n for n in layouts[v].names if n not in target.names) for v in sources},
+            missing={version: _missing(layouts[version], target) for version in sources},
             estimated_seconds=moved_bytes / _ESTIMATED_BYTES_PER_SECOND,
-            generation=store._generation,
-            changes=store._changes,
+            generation=snapshot.generation,
+            changes=snapshot.stamp,
             done=done,
         )
 
 
 def migrate(
-    store: VectorStore,
+    engine: Engine,
+    telemetry: Telemetry,
     plan: MigrationPlan,
     *,
     extractor: Any,
@@ -174,7 +175,7 @@ def migrate(
     resume: bool,
     progress: bool | None,
 ) -> MigrationResult:
-    """Carry out ``plan`` on ``store``.
+    """Carry out ``plan`` on the store of ``engine``.
 
     ``extractor`` (a :class:`~cadmetrics.FeatureExtractor` of the target version) and
     ``content`` (a function from a content sha256 to its bytes, None when unknown) let an
@@ -184,7 +185,11 @@ def migrate(
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise VectorInputError(f"batch_size must be a positive integer, got {batch_size!r}")
-    target = store._layout(plan.target)
+    target = engine.layouts.get(plan.target)
+    if target is None:
+        raise VectorInputError(
+            f"unknown feature version {plan.target!r}; this store holds {', '.join(engine.layouts)}"
+        )
     if extractor is not None:
         made = [getattr(extractor, name, None) for name in ("layout", "drawing_layout", "brep_layout")]
         if not any(isinstance(layout, FeatureLayout) and layout.names == target.names for layout in made):
@@ -192,48 +197,52 @@ def migrate(
                 f"the extractor's vectors do not have the features of this store's {plan.target} layout"
             )
     started = time.perf_counter()
-    with store._lock:
-        _refuse_read_only(store)
-        if store._pending_migration is not None and not resume:
-            abort(store)
-            plan = plan_for(store, plan.target)
-        resumed = store._pending_migration is not None
-        if resumed:
-            if store._pending_migration["target"] != plan.target:  # type: ignore[index]
-                raise VectorStoreError(
-                    f"vector store {store.path}: the pending migration goes to "
-                    f"{store._pending_migration['target']}, not {plan.target}"  # type: ignore[index]
-                )
-        elif (plan.generation, plan.changes) != (store._generation, store._changes):
+    with engine.migrating():
+        engine.check_writable(migrating=True)
+        with engine.read() as snapshot:
+            pending = snapshot.pending
+        if pending is not None and not resume:
+            engine.abort_migration()
+            plan, pending = plan_for(engine, target), None
+        resumed = pending is not None
+        if pending is not None and pending.target != plan.target:
             raise VectorStoreError(
-                f"vector store {store.path}: it changed since this plan was made; plan again"
+                f"vector store {engine.root}: the pending migration goes to {pending.target}, "
+                f"not {plan.target}"
             )
-        if not resumed and not plan.sources:
-            return MigrationResult(plan.target, {}, (), time.perf_counter() - started, False)
-        job = _Job(store, plan, target, extractor, content)
+        if not resumed:
+            with engine.read() as snapshot:
+                if (plan.generation, plan.changes) != (snapshot.generation, snapshot.stamp):
+                    raise VectorStoreError(
+                        f"vector store {engine.root}: it changed since this plan was made; plan again"
+                    )
+            if not plan.sources:
+                return MigrationResult(plan.target, {}, (), time.perf_counter() - started, False)
+        job = _Job(engine, telemetry, plan, target, extractor=extractor, content=content)
         if resumed:
             for version in plan.sources:
                 job.count_migration(version, "resumed")
         try:
-            if store.path is None:
-                job.run_in_memory(batch_size, progress)
+            if not resumed:
+                engine.begin_migration(plan.target, plan.sources, started=time.time(), stamp=plan.changes)
+                output = engine.migration_output()
+                _write_checkpoint(output, MigrationProgress())
             else:
-                job.run_on_disk(batch_size, progress, resumed)
+                output = engine.migration_output()
+            job.run(output, batch_size, progress)
+            engine.finish_migration(output)
         except BaseException:
             for version in plan.sources:
                 job.count_migration(version, "failed")
             raise
         seconds = time.perf_counter() - started
-        job.count_success(seconds if job.began is None else max(seconds, time.time() - job.began))
+        job.count_success(max(seconds, time.time() - output.pending.started))
         return MigrationResult(plan.target, dict(job.methods), tuple(job.failures), seconds, resumed)
 
 
-def abort(store: VectorStore) -> None:
-    with store._lock:
-        _refuse_read_only(store)
-        if store._pending_migration is None:
-            return
-        store._commit(list(store._segments), migration=None)
+def abort(engine: Engine) -> None:
+    with engine.migrating():
+        engine.abort_migration()
 
 
 class _Job:
@@ -241,97 +250,42 @@ class _Job:
 
     def __init__(
         self,
-        store: VectorStore,
+        engine: Engine,
+        telemetry: Telemetry,
         plan: MigrationPlan,
         target: FeatureLayout,
+        *,
         extractor: Any,
         content: Callable[[str], bytes | None] | None,
     ) -> None:
-        self.store = store
+        self.layouts = engine.layouts
+        self.versions = engine.versions
         self.plan = plan
         self.target = target
-        self.target_code = store.versions.index(target.version)
         self.extractor = extractor if content is not None else None
         self.content = content
         self.methods: dict[str, int] = {}
         self.failures: list[tuple[str, str]] = []
-        self.began: float | None = None  # wall-clock start of a migration on disk, across resumes
         self.defaults = np.array([feature.default for feature in target.features], dtype=np.float32)
-        self._migrations = store.telemetry.counter("cadmetrics_vector_migrations_total")
-        self._downgrades = store.telemetry.counter("cadmetrics_vector_downgrades_total")
-        self._records = store.telemetry.counter("cadmetrics_vector_migrated_records_total")
-        self._delta = store.telemetry.histogram("cadmetrics_vector_migration_dimension_delta")
-        self._duration = store.telemetry.histogram("cadmetrics_vector_migration_duration_seconds")
+        self._migrations = telemetry.counter("cadmetrics_vector_migrations_total")
+        self._downgrades = telemetry.counter("cadmetrics_vector_downgrades_total")
+        self._records = telemetry.counter("cadmetrics_vector_migrated_records_total")
+        self._delta = telemetry.histogram("cadmetrics_vector_migration_dimension_delta")
+        self._duration = telemetry.histogram("cadmetrics_vector_migration_duration_seconds")
 
-    # -- the two ways to run --------------------------------------------------------------------
-
-    def run_in_memory(self, batch_size: int, progress: bool | None) -> None:
-        store = self.store
-        version = self.target.version
-        blocks = []
-        staying = store._buffers.get(version)
-        if staying is not None and staying.live_rows:
-            blocks.append(staying.take(np.flatnonzero(staying.alive)))
-        bar = self._bar(self.plan.records, progress)
-        try:
-            for source in [s for s in store._sources() if s.version != version and s.live_rows]:
-                live = np.flatnonzero(source.alive)
-                for start in range(0, live.size, batch_size):
-                    blocks.append(self.convert(source, live[start : start + batch_size]))
-                    bar.update(len(blocks[-1]))
-        finally:
-            bar.close()
-        moved = Buffer(version, self.target.dimension)
-        moved.extend(Rows.concatenate(blocks))
-        store._buffers = {version: moved}
-        store._buffer_index = {key: (version, row) for row, key in enumerate(moved.id_list)}
-        store._ann.clear()
-        store._changed()
-
-    def _bar(self, total: int, progress: bool | None) -> ProgressBar:
-        return progress_bar(total, unit="vector", description=f"to {self.target.version}", show=progress)
-
-    def run_on_disk(self, batch_size: int, progress: bool | None, resumed: bool) -> None:
-        store = self.store
-        assert store.path is not None
-        if not resumed:
-            store.checkpoint()  # recent writes into segments: the migration reads segments only
-            sources = [s for s in store._segments if s.version != self.target.version and s.live_rows]
-            name = f"g{store._generation + 1}-{self.target.version}-migrated-{secrets.token_hex(4)}"
-            record: dict[str, Any] = {
-                "target": self.target.version,
-                "segment": name,
-                "sources": dict(self.plan.sources),
-                "segments": [s.info.name for s in sources],
-                "rows": sum(s.live_rows for s in sources),
-                "id_width": max(s.ids.dtype.itemsize for s in sources),
-                "started": time.time(),  # wall clock: the duration metric spans a resumed run too
-            }
-            store._commit(list(store._segments), migration=record)
-            _write_checkpoint(store, {"rows_done": 0, "methods": {}, "failures": []})
-        pending = store._pending_migration
-        assert pending is not None
-        self.began = float(pending.get("started", time.time()))
-        by_name = {s.info.name: s for s in store._segments}
-        sources = [by_name[name] for name in pending["segments"]]
-        state = _read_checkpoint(store)
-        self.methods = {str(k): int(v) for k, v in state["methods"].items()}
-        self.failures = [(str(i), str(r)) for i, r in state["failures"]]
-        directory = store.path / "segments" / pending["segment"]
-        arguments = (directory, self.target.version, int(pending["rows"]), self.target.dimension)
-        done = int(state["rows_done"])
-        if done:
-            writer = SegmentWriter.resume(*arguments, int(pending["id_width"]), rows_done=done)
-        else:  # nothing checkpointed: whatever a crash left of the files is started again
-            shutil.rmtree(directory, ignore_errors=True)
-            writer = SegmentWriter(*arguments, int(pending["id_width"]))
+    def run(self, output: MigrationOutput, batch_size: int, progress: bool | None) -> None:
+        """Convert every live row of the output's sources, batch by batch, from where its last
+        checkpoint left off; each batch is written and checkpointed before the next."""
+        done = output.progress.rows_done
+        self.methods = dict(output.progress.methods)
+        self.failures = list(output.progress.failures)
         bar = progress_bar(
-            int(pending["rows"]), unit="vector", description=f"to {self.target.version}", show=progress
+            output.pending.rows, unit="vector", description=f"to {self.target.version}", show=progress
         )
         bar.update(done)
         try:
             position = 0
-            for source in sources:
+            for source in output.sources:
                 live = np.flatnonzero(source.alive)
                 for start in range(0, live.size, batch_size):
                     rows = live[start : start + batch_size]
@@ -339,27 +293,22 @@ class _Job:
                         position += rows.size
                         continue
                     rows = rows[max(0, done - position) :]
-                    writer.write(done, self.convert(source, rows))
-                    writer.flush()
+                    output.write(done, self.convert(source, rows))
                     done += rows.size
                     position = done
                     _write_checkpoint(
-                        store, {"rows_done": done, "methods": self.methods, "failures": self.failures}
+                        output, MigrationProgress(done, dict(self.methods), tuple(self.failures))
                     )
                     bar.update(rows.size)
         finally:
             bar.close()
-        info = writer.finish(pending["segment"])
-        moved_from = set(pending["segments"])
-        remaining: list[Segment | Any] = [s for s in store._segments if s.info.name not in moved_from]
-        store._commit([*remaining, info], migration=None)
 
     # -- one batch ------------------------------------------------------------------------------
 
-    def convert(self, source: Segment | Buffer, rows: npt.NDArray[np.int64]) -> Rows:
+    def convert(self, source: Source, rows: npt.NDArray[np.int64]) -> Rows:
         """The batch's rows of ``source`` in the target layout, with their new filled codes."""
         block = source.take(rows)
-        layout = self.store.layouts[source.version]
+        layout = self.layouts[source.version]
         result = np.empty((rows.size, self.target.dimension), dtype=np.float32)
         result[:] = self.defaults
         shared_target, shared_source = _column_map(layout, self.target)
@@ -389,8 +338,8 @@ class _Job:
         """The features of a record that hold measured values (None when unknown)."""
         if code == FILLED_UNKNOWN:
             return None
-        measured_version = version if code == NOT_FILLED else self.store.versions[code]
-        return set(self.store.layouts[measured_version].names) & set(self.store.layouts[version].names)
+        measured_version = version if code == NOT_FILLED else self.versions[code]
+        return set(self.layouts[measured_version].names) & set(self.layouts[version].names)
 
     def _filled_code(self, measured: set[str] | None) -> int:
         """The code of the largest version all of whose features stay measured in the target."""
@@ -398,8 +347,8 @@ class _Job:
             return FILLED_UNKNOWN
         kept = measured & set(self.target.names)
         candidates = [
-            (layout.dimension, self.store.versions.index(version))
-            for version, layout in self.store.layouts.items()
+            (layout.dimension, self.versions.index(version))
+            for version, layout in self.layouts.items()
             if set(layout.names) <= kept
         ]
         return max(candidates)[1] if candidates else FILLED_UNKNOWN
@@ -472,29 +421,6 @@ def _names(names: Sequence[str]) -> str:
     return ", ".join(names) if len(names) <= 4 else f"{', '.join(names[:3])} and {len(names) - 3} more"
 
 
-def _write_checkpoint(store: VectorStore, state: dict[str, Any]) -> None:
-    assert store.path is not None
-    (store.path / "migration").mkdir(exist_ok=True)
-    write_atomically(
-        store.path / "migration" / CHECKPOINT,
-        json.dumps({**state, "failures": [list(item) for item in state["failures"]]}).encode("utf-8"),
-    )
-
-
-def _read_checkpoint(store: VectorStore) -> dict[str, Any]:
-    assert store.path is not None
-    path = store.path / "migration" / CHECKPOINT
-    try:
-        state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {"rows_done": 0, "methods": {}, "failures": []}
-    except (OSError, ValueError) as exc:
-        raise VectorStoreError(f"{path}: the migration checkpoint cannot be read ({exc})") from None
-    return state
-
-
-def _refuse_read_only(store: VectorStore) -> None:
-    if store._closed:
-        raise VectorStoreError(f"vector store {store.path}: it is closed")
-    if store.read_only:
-        raise VectorStoreError(f"vector store {store.path}: opened read-only; a migration needs the writer")
+def _write_checkpoint(output: MigrationOutput, progress: MigrationProgress) -> None:
+    """Record how far the migration came (a crash resumes from here)."""
+    output.checkpoint(progress)

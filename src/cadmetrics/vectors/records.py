@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import numpy as np
@@ -63,6 +63,24 @@ class Hit:
     id: str
     score: float
     version: str
+
+
+class Features(Protocol):
+    """What :meth:`VectorStore.add_features` needs of an extraction's result (a
+    :class:`~cadmetrics.FeatureVector` is one)."""
+
+    @property
+    def values(self) -> Any: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def sha256(self) -> str: ...
+
+
+class Persistable(Protocol):
+    """What :meth:`VectorStore.save_baseline` keeps: anything that gives its own bytes."""
+
+    def to_bytes(self) -> bytes: ...
 
 
 @attrs.frozen

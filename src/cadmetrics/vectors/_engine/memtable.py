@@ -12,11 +12,11 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from cadmetrics.vectors._engine.segment import BoolArray, Rows, inverse_norms
 from cadmetrics.vectors.records import CheckedRecord, Float32Array
-from cadmetrics.vectors.segment import BoolArray, Rows, inverse_norms
 
 
-class Buffer:
+class Memtable:
     def __init__(self, version: str, dimension: int) -> None:
         self.version = version
         self.dimension = dimension
