@@ -46,8 +46,15 @@ class Outcome:
 
 
 def available(needs: Iterable[str]) -> list[str]:
-    """The modules of ``needs`` that are missing."""
-    return [name for name in needs if importlib.util.find_spec(name) is None]
+    """The modules of ``needs`` that are missing (a dotted name whose package is missing too)."""
+    return [name for name in needs if not _importable(name)]
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 class Child:
