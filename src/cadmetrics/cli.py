@@ -198,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "scan":
-            from cadmetrics.models.scan_command import run_scan
+            from cadmetrics.commands.scan import run_scan
 
             return run_scan(
                 args.paths,
@@ -210,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 err=sys.stderr,
             )
         if args.command == "extract":
-            from cadmetrics.features.extract_command import run_extract
+            from cadmetrics.commands.extract import run_extract
 
             return run_extract(
                 args.paths,
@@ -222,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 brep=args.brep,
             )
         if args.command == "vectors":
-            from cadmetrics.vectors.command import run_migrate, run_stats
+            from cadmetrics.commands.vectors import run_migrate, run_stats
 
             if args.action == "stats":
                 return run_stats(args.path, verify=args.verify, as_json=args.json, out=sys.stdout)
@@ -235,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 out=sys.stdout,
             )
         if args.command == "drift":
-            from cadmetrics.drift.command import run_drift
+            from cadmetrics.commands.drift import run_drift
 
             return run_drift(
                 args.path,
@@ -248,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 out=sys.stdout,
             )
         if args.command == "check":
-            from cadmetrics.check.check_command import run_check
+            from cadmetrics.commands.check import run_check
 
             return run_check(
                 args.target,

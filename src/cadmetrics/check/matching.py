@@ -14,18 +14,24 @@ the "one" side, ``and``/``unless`` keep the left side's and ``or`` either side's
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import attrs
 import promql_parser as pp
 
-from cadmetrics.check.findings import DROPPED_LABEL, GROUPING_LABEL, NEVER_MATCHES
+from cadmetrics.check.findings import DROPPED_LABEL, GROUPING_LABEL, NEVER_MATCHES, Check
 from cadmetrics.check.labels import Kind, LabelSet, Value, merge_domains, unknown
 from cadmetrics.check.placeholders import holds_placeholder
 from cadmetrics.contract.lint import Severity
 
-if TYPE_CHECKING:
-    from cadmetrics.check.analyzer import Analyzer
+
+class Reporter(Protocol):
+    """Where matching reports what it finds (the analyzer of the whole expression)."""
+
+    def report(self, check: Check, message: str, node: object, severity: Severity | None = None) -> None: ...
+
+    def require(self, value: Value, label: str, what: str, node: object, check: Check = ...) -> bool: ...
+
 
 SET_OPERATORS = frozenset({"and", "or", "unless"})
 
@@ -33,7 +39,7 @@ SET_OPERATORS = frozenset({"and", "or", "unless"})
 class VectorMatching:
     """Vector matching of one binary operation between two vectors of known labels."""
 
-    def __init__(self, analyzer: Analyzer, node: pp.BinaryExpr, op: str, lhs: Value, rhs: Value) -> None:
+    def __init__(self, analyzer: Reporter, node: pp.BinaryExpr, op: str, lhs: Value, rhs: Value) -> None:
         self.analyzer = analyzer
         self.node = node
         self.op = op

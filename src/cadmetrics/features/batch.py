@@ -21,18 +21,21 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from cadmetrics.errors import FeatureError
+from cadmetrics.features.cache import FeatureCache
 from cadmetrics.features.vector import FeatureConfig
 from cadmetrics.progress import progress_bar
+from cadmetrics.telemetry.workers import worker_telemetry
 
 if TYPE_CHECKING:
     from cadmetrics.features.extractor import FeatureExtractor, FeatureVector, Source
-    from cadmetrics.telemetry.facade import Telemetry
 
 
 @attrs.frozen
 class ExtractorSpec:
-    """What a worker needs to build the same extractor: picklable, unlike the extractor."""
+    """What a worker needs to build the same extractor: picklable, unlike the extractor (its
+    class travels by reference, so a worker builds a subclass as the host made it)."""
 
+    kind: type[FeatureExtractor]
     version: str
     config: FeatureConfig
     max_bytes: int
@@ -45,7 +48,6 @@ class ExtractorSpec:
 #: batches of several versions or settings.
 _WORKER_EXTRACTORS: OrderedDict[ExtractorSpec, FeatureExtractor] = OrderedDict()
 _KEPT_EXTRACTORS = 4
-_WORKER_TELEMETRY: list[Telemetry] = []  # one per worker process, shared by its extractors
 
 
 def extract_in_worker(spec: ExtractorSpec, source: Source) -> FeatureVector | FeatureError:
@@ -60,36 +62,12 @@ def extract_in_worker(spec: ExtractorSpec, source: Source) -> FeatureVector | Fe
     return _guarded(extractor, source)
 
 
-def _worker_telemetry() -> Telemetry:
-    """The worker's Telemetry: prometheus in multiprocess mode when the host asked for it.
-
-    It registers on a registry of its own: a forked worker inherits the host's default
-    registry, where the host's instruments already are; in multiprocess mode samples go to
-    the shared directory whatever the registry, and the host's registry gathers them."""
-    from cadmetrics.telemetry.facade import Telemetry
-
-    if not _WORKER_TELEMETRY:
-        telemetry = Telemetry()
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            try:
-                from prometheus_client import CollectorRegistry
-
-                telemetry = Telemetry(backends=[CollectorRegistry()])
-            except ImportError:  # prometheus_client missing in the worker: metrics off
-                pass
-        _WORKER_TELEMETRY.append(telemetry)
-    return _WORKER_TELEMETRY[0]
-
-
 def _build(spec: ExtractorSpec) -> FeatureExtractor:
-    from cadmetrics.features.cache import FeatureCache
-    from cadmetrics.features.extractor import FeatureExtractor
-
-    return FeatureExtractor(
+    return spec.kind(
         spec.version,
         config=spec.config,
         cache=FeatureCache(l2=spec.shared_cache),
-        telemetry=_worker_telemetry(),
+        telemetry=worker_telemetry(),
         max_bytes=spec.max_bytes,
         brep=spec.brep,
         unit=spec.unit,
@@ -134,6 +112,7 @@ def extract_many(
                     futures[executor.submit(_guarded, extractor, source)] = index
             else:
                 spec = ExtractorSpec(
+                    type(extractor),
                     extractor.version,
                     extractor.config,
                     extractor.max_bytes,

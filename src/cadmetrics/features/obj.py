@@ -18,7 +18,8 @@ from typing import Final
 import numpy as np
 
 from cadmetrics.errors import FeatureInputError
-from cadmetrics.features.formats import (
+from cadmetrics.features.mesh import FloatArray, IndexArray, Mesh
+from cadmetrics.features.parsing import (
     BadNumber,
     fan_size,
     fan_triangles,
@@ -31,7 +32,6 @@ from cadmetrics.features.formats import (
     tokens_per_line,
     whitespace_mask,
 )
-from cadmetrics.features.mesh import FloatArray, IndexArray, Mesh
 from cadmetrics.features.weld import weld_indexed
 
 __all__ = ["read_obj"]

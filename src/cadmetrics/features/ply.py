@@ -22,7 +22,8 @@ import numpy as np
 import numpy.typing as npt
 
 from cadmetrics.errors import FeatureInputError
-from cadmetrics.features.formats import (
+from cadmetrics.features.mesh import FloatArray, IndexArray, Mesh
+from cadmetrics.features.parsing import (
     BadNumber,
     fan_size,
     fan_triangles,
@@ -33,7 +34,6 @@ from cadmetrics.features.formats import (
     preview,
     tokens_per_line,
 )
-from cadmetrics.features.mesh import FloatArray, IndexArray, Mesh
 from cadmetrics.features.weld import weld_indexed
 
 __all__ = ["read_ply"]

@@ -15,7 +15,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from cadmetrics.features.formats import (
+from cadmetrics.features.mesh import FloatArray, IndexArray, Mesh
+from cadmetrics.features.parsing import (
     BadNumber,
     ByteArray,
     binary_stl_size_matches,
@@ -27,7 +28,6 @@ from cadmetrics.features.formats import (
     tokens_per_line,
     whitespace_mask,
 )
-from cadmetrics.features.mesh import FloatArray, IndexArray, Mesh
 from cadmetrics.features.weld import weld
 
 __all__ = ["read_stl"]

@@ -83,8 +83,12 @@ def _real_dtypes(value: object) -> object:
 
 Resolver = Callable[[str, str, int], Any]
 
+#: Python's pure-Python unpickler: the C one offers no opcode table to extend, so joblib's
+#: BUILD can only be added to this one (joblib itself does the same).
+PurePythonUnpickler = pickle._Unpickler  # noqa: SLF001
 
-class JoblibUnpickler(pickle._Unpickler):
+
+class JoblibUnpickler(PurePythonUnpickler):
     """Python's unpickler with joblib's BUILD: after an array wrapper's state is set, the
     array is read from the file, as ``joblib.numpy_pickle.NumpyUnpickler`` does.
 
@@ -94,7 +98,7 @@ class JoblibUnpickler(pickle._Unpickler):
     holds after a position, or ``None`` for a stream of unknown length (a decompressed one,
     bounded by its reader instead)."""
 
-    dispatch = pickle._Unpickler.dispatch.copy()
+    dispatch = PurePythonUnpickler.dispatch.copy()
     stack: list[Any]  # the unpickler's own stack, set by load()
 
     def __init__(
@@ -121,7 +125,7 @@ class JoblibUnpickler(pickle._Unpickler):
         return self._persistent(pid)
 
     def load_build(self) -> None:
-        pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]
+        PurePythonUnpickler.load_build(self)  # type: ignore[attr-defined]
         top = self.stack[-1]
         if isinstance(top, ArrayWrapper):
             self.stack[-1] = self._read_array(top)

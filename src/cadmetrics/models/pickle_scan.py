@@ -272,7 +272,7 @@ def extension_cache_cleared() -> Iterator[None]:
     """The unpickler caches what EXT codes resolved to in the process-wide
     ``copyreg._extension_cache`` and then skips ``find_class``: a scan would see the host's
     real objects, and leave stand-ins for the host. Emptied for the load, restored after."""
-    cache: dict[int, object] = copyreg._extension_cache  # type: ignore[attr-defined]
+    cache: dict[int, object] = copyreg._extension_cache  # type: ignore[attr-defined]  # noqa: SLF001 - no public way
     saved = dict(cache)
     cache.clear()
     try:

@@ -61,6 +61,7 @@ class MigrationPlan:
     generation: int
     changes: int
     done: int = 0
+    without_content: dict[str, int] = attrs.field(factory=dict)
 
     @property
     def upgrades(self) -> int:
@@ -95,6 +96,7 @@ class MigrationPlan:
             },
             "estimated_seconds": round(self.estimated_seconds, 3),
             "done": self.done,
+            "without_content": dict(self.without_content),
         }
 
     def describe(self) -> str:
@@ -108,6 +110,11 @@ class MigrationPlan:
                 + (f", drops {_names(self.dropped[version])}" if self.dropped[version] else "")
                 + (f", needs {_names(self.missing[version])}" if self.missing[version] else "")
             )
+            if self.without_content.get(version):
+                lines.append(
+                    f"    {self.without_content[version]} of them have no content hash: their new "
+                    "features can only be filled, never re-extracted"
+                )
         if self.done:
             lines.append(f"  resumes a migration that already moved {self.done} records")
         return "\n".join(lines)
@@ -161,6 +168,11 @@ def plan_for(engine: Engine, target: FeatureLayout) -> MigrationPlan:
             generation=snapshot.generation,
             changes=snapshot.stamp,
             done=done,
+            without_content={
+                version: snapshot.without_content(version)
+                for version in sources
+                if _missing(layouts[version], target) and snapshot.without_content(version)
+            },
         )
 
 
@@ -326,7 +338,9 @@ class _Job:
                 self._count("filled", which.size)
                 continue
             for index in which.tolist():
-                if self._re_extract(result, index, block.ids[index], block.content[index], measured):
+                if block.content[index].any() and self._re_extract(
+                    result, index, block.ids[index], block.content[index], measured
+                ):
                     filled[index] = NOT_FILLED
                     self._count("re_extracted", 1)
                 else:

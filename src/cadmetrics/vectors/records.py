@@ -26,6 +26,9 @@ MAX_ID_BYTES = 512
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
+#: What a record stored without a content hash keeps in its place (no sha256 is all zeros).
+NO_CONTENT = bytes(32)
+
 
 @attrs.frozen(eq=False)
 class Record:
@@ -33,13 +36,15 @@ class Record:
 
     ``filled`` is true when some of the vector's features were not computed but filled with
     their layout's defaults by a migration (an upgrade without the source content), so that a
-    host can tell them from measured ones and re-extract them later.
+    host can tell them from measured ones and re-extract them later. ``sha256`` names the
+    content the vector was extracted from; a record stored without it can be migrated, but an
+    upgrade can only fill its new features, never re-extract them.
     """
 
     id: str
     vector: Float32Array
     version: str
-    sha256: str
+    sha256: str | None = None
     metadata: dict[str, Any] | None = None
     filled: bool = False
 
@@ -100,7 +105,7 @@ def check_record(
     id: str,
     vector: Any,
     version: str,
-    sha256: str,
+    sha256: str | None,
     metadata: Mapping[str, Any] | None,
     *,
     layouts: Mapping[str, FeatureLayout],
@@ -121,16 +126,28 @@ def check_record(
             f"{label}: unknown feature version {version!r}; this store holds {', '.join(layouts)}"
         )
     values = _vector(vector, layout, label)
-    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
-        raise VectorInputError(f"{label}: sha256 must be 64 lowercase hex digits, got {sha256!r}")
     return CheckedRecord(
         id=id,
         id_bytes=id_bytes,
         vector=values,
         version=version,
-        content=bytes.fromhex(sha256),
-        metadata_json=_metadata_json(metadata, label),
+        content=content_bytes(sha256, label),
+        metadata_json=metadata_to_json(metadata, label),
     )
+
+
+def content_bytes(sha256: str | None, label: str) -> bytes:
+    """The 32 raw bytes a record keeps of its content's sha256 (:data:`NO_CONTENT` for None)."""
+    if sha256 is None:
+        return NO_CONTENT
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+        raise VectorInputError(f"{label}: sha256 must be 64 lowercase hex digits or None, got {sha256!r}")
+    return bytes.fromhex(sha256)
+
+
+def content_hex(content: bytes) -> str | None:
+    """The sha256 a record was stored with, None when it was stored without one."""
+    return None if content == NO_CONTENT else content.hex()
 
 
 def _utf8(id: str, label: str) -> bytes:
@@ -161,7 +178,7 @@ def _vector(vector: Any, layout: FeatureLayout, label: str) -> Float32Array:
     return narrowed
 
 
-def _metadata_json(metadata: Mapping[str, Any] | None, label: str) -> bytes:
+def metadata_to_json(metadata: Mapping[str, Any] | None, label: str) -> bytes:
     if metadata is None:
         return b"null"
     if not isinstance(metadata, Mapping):

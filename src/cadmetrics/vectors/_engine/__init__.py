@@ -13,7 +13,7 @@ from cadmetrics.vectors._engine.engine import DEFAULT_CHECKPOINT_BYTES, Engine
 from cadmetrics.vectors._engine.manifest import PendingMigration
 from cadmetrics.vectors._engine.opening import open_engine
 from cadmetrics.vectors._engine.rewrite import MigrationOutput, MigrationProgress
-from cadmetrics.vectors._engine.segment import FILLED_UNKNOWN, NOT_FILLED, Rows
+from cadmetrics.vectors._engine.segment import FILLED_UNKNOWN, NOT_FILLED, Rows, inverse_norms
 from cadmetrics.vectors._engine.snapshot import Snapshot
 from cadmetrics.vectors._engine.tables import Source
 from cadmetrics.vectors._engine.transaction import Transaction
@@ -30,5 +30,6 @@ __all__ = [
     "Snapshot",
     "Source",
     "Transaction",
+    "inverse_norms",
     "open_engine",
 ]

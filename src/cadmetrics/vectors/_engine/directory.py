@@ -23,7 +23,8 @@ from cadmetrics.durable import write_atomically
 from cadmetrics.errors import VectorStoreError
 from cadmetrics.vectors._engine.log import WriteAheadLog
 from cadmetrics.vectors._engine.manifest import MANIFEST, SEGMENTS, Manifest, write_manifest
-from cadmetrics.vectors._engine.segment import Rows, Segment, SegmentInfo, write_segment
+from cadmetrics.vectors._engine.segment import Rows, Segment, SegmentInfo
+from cadmetrics.vectors._engine.segment_files import write_segment
 
 LOCK: Final = "lock"
 MIGRATION: Final = "migration"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cadmetrics.errors import CadMetricsError, StoreCorruptError, VectorStoreError
+from cadmetrics.errors import CadMetricsError, StoreCorruptError, VectorInputError, VectorStoreError
 from cadmetrics.features.layout import FeatureLayout
 from cadmetrics.vectors._engine.compaction import Item, next_segments
 from cadmetrics.vectors._engine.directory import Directory
@@ -182,6 +182,26 @@ class Engine:
                 _log.warning(
                     "vector store %s: checkpoint failed (%s); writes stay in the log", self.root, exc
                 )
+
+    def ingest(self, version: str, rows: Rows) -> None:
+        """Store ``rows`` of ``version`` (new ids, checked) as one new segment, with the recent
+        writes checkpointed in the same step; durable when this returns."""
+        with self._lock:
+            self.check_writable()
+            stored = self._tables.stored_among(rows.ids)
+            if stored:
+                position = min(index for index, key in enumerate(rows.ids) if key in stored)
+                raise VectorInputError(
+                    f"record {rows.ids[position].decode('utf-8')!r} (item {position}): the id is already "
+                    "stored; delete it first to replace it"
+                )
+            if self.directory is None:
+                self._tables.extend(version, rows)
+                self.changed()
+                return
+            directory, generation = self.directory, self.generation + 1
+            written = directory.write_rows(f"g{generation}-{version}-bulk", version, rows)
+            self._advance(lambda: next_segments(self._tables, directory, generation, extra=[written]))
 
     def _apply_to_tables(self, operations: Sequence[Operation]) -> None:
         """Apply writes in order; runs of additions go to the memtables a run at a time."""

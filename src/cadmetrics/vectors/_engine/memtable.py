@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from cadmetrics.vectors._engine.segment import BoolArray, Rows, inverse_norms
+from cadmetrics.vectors._engine.segment import BoolArray, Rows
 from cadmetrics.vectors.records import CheckedRecord, Float32Array
 
 
@@ -51,7 +51,7 @@ class Memtable:
         if stop > self._vectors.shape[0]:
             self._grow(stop)
         self._vectors[start:stop] = rows.vectors
-        self._inverse_norms[start:stop] = inverse_norms(rows.vectors)
+        self._inverse_norms[start:stop] = rows.inverse_norms()
         self._content[start:stop] = rows.content
         self._alive[start:stop] = True
         self._filled[start:stop] = rows.filled

@@ -51,6 +51,12 @@ class Rows:
     content: npt.NDArray[np.uint8]
     filled: npt.NDArray[np.int8]
     metadata: Sequence[bytes]
+    known_inverse_norms: Float32Array | None = None  # when the caller computed them already
+
+    def inverse_norms(self) -> Float32Array:
+        return (
+            self.known_inverse_norms if self.known_inverse_norms is not None else inverse_norms(self.vectors)
+        )
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -190,14 +196,6 @@ class SegmentWriter:
 
     def abandon(self) -> None:
         self._metadata.close()
-
-
-def write_segment(directory: Path, name: str, version: str, rows: Rows) -> SegmentInfo:
-    """Write a whole segment at once (a checkpoint of recent writes, a compaction)."""
-    width = max((len(item) for item in rows.ids), default=1)
-    writer = SegmentWriter(directory, version, len(rows), rows.vectors.shape[1], width)
-    writer.write(0, rows)
-    return writer.finish(name)
 
 
 class Segment:
@@ -376,10 +374,12 @@ def _search(ids: npt.NDArray[np.bytes_], order: IntArray, key: bytes) -> int:
 
 
 def inverse_norms(vectors: Float32Array) -> Float32Array:
-    """1/|v| for each row, 0 for a zero vector (its cosine with anything is then 0)."""
+    """1/|v| for each row, 0 for a zero vector (its cosine with anything is then 0), NaN for a
+    row holding a value that is not finite (which a check of a batch looks for)."""
     norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))
     result = np.zeros(norms.shape, dtype=np.float32)
     np.divide(1.0, norms, out=result, where=norms > 0, casting="unsafe")
+    result[~np.isfinite(norms)] = np.nan
     return result
 
 

@@ -15,7 +15,7 @@ from cadmetrics.features.layout import FeatureLayout
 from cadmetrics.vectors._engine.manifest import PendingMigration
 from cadmetrics.vectors._engine.segment import NOT_FILLED
 from cadmetrics.vectors._engine.tables import Source, Tables
-from cadmetrics.vectors.records import Record, metadata_from_json
+from cadmetrics.vectors.records import Record, content_hex, metadata_from_json
 
 
 class Snapshot:
@@ -56,6 +56,13 @@ class Snapshot:
             for source in self._tables.sources()
         )
 
+    def without_content(self, version: str) -> int:
+        """Live records of ``version`` stored without a content hash."""
+        return sum(
+            int(np.count_nonzero(source.alive & ~np.asarray(source.content).any(axis=1)))
+            for source in self._tables.sources(version)
+        )
+
     @staticmethod
     def record(source: Source, row: int) -> Record:
         code = int(source.filled[row])
@@ -63,7 +70,7 @@ class Snapshot:
             id=source.id_bytes(row).decode("utf-8"),
             vector=np.array(source.vectors[row], dtype=np.float32),
             version=source.version,
-            sha256=bytes(np.asarray(source.content[row])).hex(),
+            sha256=content_hex(bytes(np.asarray(source.content[row]))),
             metadata=metadata_from_json(source.metadata(row)),
             filled=code != NOT_FILLED,
         )

@@ -78,6 +78,12 @@ class Tables:
             for offset, position in enumerate(positions):
                 self.memtable_rows[records[position].id_bytes] = (version, start + offset)
 
+    def extend(self, version: str, rows: Rows) -> None:
+        """Add a block of rows (new ids) to ``version``'s memtable."""
+        start = self.memtable(version).extend(rows)
+        for offset, key in enumerate(rows.ids):
+            self.memtable_rows[key] = (version, start + offset)
+
     def forget(self, key: bytes) -> bool:
         """Mark the live row of ``key`` deleted; whether there was one."""
         found = self.find(key)
