@@ -7,9 +7,14 @@ is the product of the unit query and the stored vector, scaled by that inverse n
 
 from __future__ import annotations
 
+import functools
+import itertools
+import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
+import attrs
 import numpy as np
 import numpy.typing as npt
 
@@ -24,6 +29,11 @@ Filter = Mapping[str, Any] | Callable[[str, "dict[str, Any] | None"], bool]
 
 #: Score tiles of a search stay under this many values (256 MiB of float32).
 TILE_VALUES: Final = 1 << 26
+#: Threads that select the top k of a tile's parts, one per core.
+WORKERS: Final = os.cpu_count() or 1
+
+Scores = npt.NDArray[np.float32]
+TopK = tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]
 
 
 def as_array(query: Any) -> npt.NDArray[np.float32]:
@@ -69,19 +79,20 @@ def exact(
     offsets = []
     offset = 0
     tile = max(1, TILE_VALUES // queries.shape[0])
+    parts = _row_parts(queries.shape[0])
     for source in sources:
         offsets.append(offset)
         excluded = ~admitted_rows(source, filter)
         vectors, inverse = np.asarray(source.vectors), np.asarray(source.inverse_norms)
         for start in range(0, source.rows, tile):
             stop = min(source.rows, start + tile)
-            scores = queries @ vectors[start:stop].T
-            np.multiply(scores, inverse[start:stop], out=scores)
+            scores = queries @ vectors[start:stop].T  # BLAS, on every core
             dropped = np.flatnonzero(excluded[start:stop])
-            if dropped.size:
-                scores[:, dropped] = EXCLUDED
-            index, value = top_k(scores, k)
-            index = np.where(index >= 0, index + offset + start, -1)
+
+            select = _Tile(scores, inverse[start:stop], dropped, k, offset + start).select
+            chosen = list(_pool().map(select, parts)) if len(parts) > 1 else [select(parts[0])]
+            index = np.concatenate([item[0] for item in chosen])
+            value = np.concatenate([item[1] for item in chosen])
             best_index, best_score = merge(best_index, best_score, index, value, k)
         offset += source.rows
     starts = np.asarray(offsets, dtype=np.int64)
@@ -98,6 +109,41 @@ def exact(
             )
         results.append(hits)
     return results
+
+
+@attrs.frozen(eq=False)
+class _Tile:
+    """Scores of the queries against some consecutive stored rows, ``first`` the first."""
+
+    scores: Scores
+    inverse: Scores
+    dropped: npt.NDArray[np.int64]
+    k: int
+    first: int
+
+    def select(self, rows: slice) -> TopK:
+        """The top ``k`` of some query rows: scores scaled to cosines, excluded rows
+        dropped, columns made positions in the store."""
+        part = self.scores[rows]
+        np.multiply(part, self.inverse, out=part)
+        if self.dropped.size:
+            part[:, self.dropped] = EXCLUDED
+        index, value = top_k(part, self.k)
+        return np.where(index >= 0, index + self.first, -1), value
+
+
+def _row_parts(rows: int) -> list[slice]:
+    """The query rows cut into one part per core (parts of at least a few rows)."""
+    count = max(1, min(WORKERS, rows // 4))
+    bounds = np.linspace(0, rows, count + 1).astype(int).tolist()
+    return [slice(low, high) for low, high in itertools.pairwise(bounds)]
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    """Threads for the selection of each tile's top k: numpy releases the interpreter's lock
+    in the work it does, so each core scales and selects a part of the queries."""
+    return ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="cadmetrics-search")
 
 
 def admitted_rows(source: Source, filter: Filter | None) -> npt.NDArray[np.bool_]:
