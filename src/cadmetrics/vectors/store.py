@@ -22,11 +22,12 @@ from cadmetrics.errors import VectorInputError, VectorStoreError
 from cadmetrics.features.layout import LAYOUTS, FeatureLayout
 from cadmetrics.telemetry.facade import Telemetry
 from cadmetrics.vectors._engine import DEFAULT_CHECKPOINT_BYTES, Engine, open_engine
-from cadmetrics.vectors.ann import AnnIndex, ann_search, build, recall
+from cadmetrics.vectors.ann import recall
 from cadmetrics.vectors.columns import check_columns
 from cadmetrics.vectors.migration import MigrationPlan, MigrationResult, abort, migrate, plan_for
 from cadmetrics.vectors.records import Features, Hit, Persistable, Record, check_record
-from cadmetrics.vectors.search import Filter, as_array, exact, unit_queries, version_of_dimension
+from cadmetrics.vectors.search import Filter, as_array, unit_queries, version_of_dimension
+from cadmetrics.vectors.searcher import METHODS, Searcher
 
 #: Where drift baselines are kept with a store.
 BASELINES = "baselines"
@@ -39,12 +40,13 @@ class VectorStore:
     at a time may open a directory; within it, the store is safe to share between threads.
     """
 
-    def __init__(self, engine: Engine, telemetry: Telemetry) -> None:
+    def __init__(self, engine: Engine, telemetry: Telemetry, device: str | None = None) -> None:
         self.engine = engine
         self.telemetry = telemetry
+        self.device = device
+        self._searcher = Searcher(device)
         self.layouts: dict[str, FeatureLayout] = engine.layouts
         self.versions: tuple[str, ...] = engine.versions
-        self._ann: dict[str, AnnIndex] = {}
         self._search_duration = telemetry.histogram("cadmetrics_vector_search_duration_seconds")
 
     @classmethod
@@ -57,6 +59,7 @@ class VectorStore:
         sync: bool = True,
         checkpoint_bytes: int = DEFAULT_CHECKPOINT_BYTES,
         read_only: bool = False,
+        device: str | None = None,
     ) -> VectorStore:
         """Open the store at ``path`` (created when missing), or a store in memory for ``None``.
 
@@ -68,6 +71,9 @@ class VectorStore:
         ``read_only=True`` opens an existing store without taking it from its writer: for
         inspection (``cadmetrics vectors stats``, ``cadmetrics drift``) beside a running
         service. It sees the store as it was when opened and refuses every write.
+
+        ``device="cuda"`` (any PyTorch device) keeps the vectors on that device too and runs
+        the exact search there, with the same answers; it needs PyTorch, and the device.
         """
         tel = telemetry if telemetry is not None else Telemetry()
         stored = tel.gauge("cadmetrics_vectors_stored")
@@ -80,7 +86,11 @@ class VectorStore:
             None if path is None else Path(path), layouts=layouts, default_layouts=LAYOUTS, sync=sync,
             checkpoint_bytes=checkpoint_bytes, read_only=read_only, on_change=publish,
         )  # fmt: skip
-        return cls(engine, tel)
+        try:
+            return cls(engine, tel, device)
+        except BaseException:
+            engine.close()
+            raise
 
     @property
     def path(self) -> Path | None:
@@ -317,7 +327,7 @@ class VectorStore:
     ) -> list[list[Hit]]:
         """:meth:`search` for each row of ``queries``, in one pass over the stored vectors (one
         matrix product per tile), which is far faster than one search per query."""
-        if method not in ("exact", "ann"):
+        if method not in METHODS:
             raise VectorInputError(f"search method must be 'exact' or 'ann', got {method!r}")
         if not isinstance(k, int) or k < 1:
             raise VectorInputError(f"k must be a positive integer, got {k!r}")
@@ -325,19 +335,7 @@ class VectorStore:
         units = unit_queries(as_array(queries), None if version is None else self.layout(version))
         target = version if version is not None else version_of_dimension(self.layouts, units.shape[1])
         with self.engine.read() as snapshot:
-            if method == "ann":
-                built = self._ann.get(target)
-                if built is None:
-                    raise VectorInputError(
-                        f"no approximate index for {target}: call store.build_index({target!r}) first"
-                    )
-                if built.stamp != snapshot.stamp:
-                    built = self._ann[target] = build(
-                        snapshot, target, neighbours=built.neighbours, ef_search=built.ef_search
-                    )
-                hits = ann_search(built, units, k, filter)
-            else:
-                hits = exact(snapshot, target, units, k, filter)
+            hits = self._searcher.search(snapshot, target, units, k, filter=filter, method=method)
         self._search_duration.observe(time.perf_counter() - started, method=method)
         return hits
 
@@ -353,7 +351,7 @@ class VectorStore:
         it is rebuilt by itself when the records change. Needs the ``ann`` extra."""
         self.layout(version)
         with self.engine.read() as snapshot:
-            self._ann[version] = build(snapshot, version, neighbours=neighbours, ef_search=ef_search)
+            self._searcher.build_index(snapshot, version, neighbours=neighbours, ef_search=ef_search)
 
     # -- migration (see cadmetrics.vectors.migration) -------------------------------------------
 
