@@ -21,9 +21,13 @@ Side by side in one run, on the same bytes:
     deflections (so both tessellations have about as many triangles; both counts are printed),
     then the same mesh properties as above.
 
+- ``extract_many`` over a process pool of 1, 2, 4... workers up to the core count
+  (``benchmarks/scaling.py``).
+
 Targets: parse + v2 at least 2x faster than trimesh from 100k faces; L1 hit under 5 µs; v4 on
 100k faces under 0.5 s; B-Rep features at most 1.3x the bare OpenCASCADE read; read + tessellate
-+ mesh v4 faster than trimesh + cascadio. Run: ``python benchmarks/bench_features.py [--quick]``.
++ mesh v4 faster than trimesh + cascadio; extract_many 1.8x with 2 workers, 12x with 16.
+Run: ``python benchmarks/bench_features.py [--quick]``.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 import trimesh
+from scaling import scaling
 
 from cadmetrics import Telemetry, load_contract
 from cadmetrics.features.brep import ANGULAR_DEFLECTION, LINEAR_DEFLECTION
@@ -186,6 +191,7 @@ def main() -> None:
         print(f"L1 hit ({label:<10})  {per_call * 1e6:6.2f} µs  (target < 5 µs: {verdict})")
     _redis_latency(args.quick)
     _step_section(args.quick, repeat)
+    scaling(torus_stl, args.quick)
 
 
 def _prometheus(contract: Any) -> Telemetry:

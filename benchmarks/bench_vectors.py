@@ -7,12 +7,18 @@ Side by side in one run, on the same vectors:
   product, ``argpartition``, a sort of the k) and faiss-cpu ``IndexFlatIP``, both given the
   unit vectors ready in memory; the answers are checked to agree. The approximate (HNSW) index
   is timed too, with its recall;
+- a bulk load of 1M x 256 float32 (``add_columns``, durable when it returns) against
+  ``numpy.save`` and ``fsync`` of the same array;
+- the exact search again at 1M x 256 for 1,024 queries, with torch's matmul + ``topk`` on the
+  processor where torch is installed, and the search on a GPU against raw torch on that GPU
+  where there is one;
 - reopening a store of 1M x 256 vectors (memory-mapped: nothing is read but the manifest);
 - migration of those 1M vectors to a layout of 192 of their 256 features (named, in another
   order), durable batch by batch, against a plain numpy copy of the same columns in memory and
   against the same copy written to a file and synced.
 
-Targets: search within 1.2x of the best of numpy and faiss; migration at least half of the
+Targets: ingest within 1.5x of numpy's save + fsync; search within 1.2x of the best of numpy,
+faiss and torch, and on a GPU within 1.5x of raw torch; migration at least half of the
 plain copy's bandwidth; reopening 1M x 256 under 1 s. Run: ``python benchmarks/bench_vectors.py
 [--quick]``.
 """
@@ -32,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from cadmetrics.features.layout import Feature, FeatureLayout
-from cadmetrics.vectors import Record, VectorStore
+from cadmetrics.vectors import VectorStore
 
 DIMENSION = 256
 KEPT = 192
@@ -50,14 +56,50 @@ def fill(path: Path, count: int, seed: int) -> np.ndarray:
     """A store of ``count`` random v2 vectors, loaded in bulk; returns the vectors."""
     rng = np.random.default_rng(seed)
     vectors = rng.standard_normal((count, DIMENSION), dtype=np.float32)
-    digest = hashlib.sha256(b"benchmark").hexdigest()
     with VectorStore.open(path, layouts=layouts()) as store:
-        for start in range(0, count, 100_000):
-            store.add_many(
-                Record(f"v{n}", vectors[n], "v2", digest) for n in range(start, min(count, start + 100_000))
-            )
-        store.compact()
+        store.add_columns([f"v{n}" for n in range(count)], vectors, version="v2")
     return vectors
+
+
+def ingest(workdir: Path, count: int, repeat: int) -> None:
+    """A bulk load, durable when it returns, against writing the same array with numpy and
+    syncing it: the floor of any durable load."""
+    vectors = np.random.default_rng(7).standard_normal((count, DIMENSION), dtype=np.float32)
+    ids = [f"v{n}" for n in range(count)]
+    digests = [hashlib.sha256(id.encode()).hexdigest() for id in ids]
+    plain = workdir / "plain.npy"
+
+    def numpy_save() -> None:
+        with open(plain, "wb") as file:
+            np.save(file, vectors)
+            file.flush()
+            os.fsync(file.fileno())
+
+    def load(with_digests: bool) -> Callable[[], None]:
+        def run() -> None:
+            shutil.rmtree(workdir / "ingest", ignore_errors=True)
+            with VectorStore.open(workdir / "ingest", layouts=layouts()) as store:
+                store.add_columns(ids, vectors, version="v2", sha256=digests if with_digests else None)
+
+        return run
+
+    floor, _ = best(numpy_save, repeat)
+    plain.unlink()
+    bare, _ = best(load(False), repeat)
+    hashed, _ = best(load(True), repeat)
+    shutil.rmtree(workdir / "ingest", ignore_errors=True)
+
+    def row(name: str, seconds: float) -> str:
+        return f"  {name:<40} {seconds:6.2f} s {count / seconds:>12,.0f} vectors/s  {seconds / floor:.2f}x"
+
+    print(
+        f"ingest {count} x {DIMENSION} float32 ({vectors.nbytes / 1e9:.2f} GB), durable when it returns:\n"
+        f"{row('numpy.save + fsync of the array', floor)}\n"
+        f"{row('cadmetrics add_columns (ids only)', bare)}  "
+        f"(target <= 1.5x: {verdict(bare <= 1.5 * floor)})\n"
+        f"{row('cadmetrics add_columns (ids and sha256)', hashed)}",
+        flush=True,
+    )
 
 
 def best(function: Callable[[], Any], repeat: int) -> tuple[float, Any]:
@@ -73,8 +115,8 @@ def verdict(met: bool) -> str:
     return "met" if met else "MISSED"
 
 
-def search(workdir: Path, count: int, queries: int, repeat: int) -> None:
-    path = workdir / "search"
+def search(workdir: Path, count: int, queries: int, repeat: int, *, ann: bool = True) -> None:
+    path = workdir / f"search-{count}"
     vectors = fill(path, count, seed=1)
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     rng = np.random.default_rng(2)
@@ -99,6 +141,7 @@ def search(workdir: Path, count: int, queries: int, repeat: int) -> None:
         timings["faiss IndexFlatIP"] = faiss_time
     except ImportError:
         rows.append("  faiss-cpu not installed: compared with numpy only")
+    timings.update(_torch_timings(unit, unit_batch, repeat))
     with VectorStore.open(path, read_only=True) as store:
         ours, hits = best(lambda: store.search_batch(batch, K, version="v2"), repeat)
         agree = all(
@@ -112,7 +155,8 @@ def search(workdir: Path, count: int, queries: int, repeat: int) -> None:
             f"  {'cadmetrics exact':<22} {ours * 1000:8.1f} ms  {ours / fastest:.2f}x the best "
             f"(target <= 1.2x: {verdict(ours <= 1.2 * fastest)}); same answers as numpy: {agree}"
         )
-        if "faiss IndexFlatIP" in timings:
+        _gpu_rows(path, unit, batch, repeat, rows)
+        if ann and "faiss IndexFlatIP" in timings:
             started = time.perf_counter()
             store.build_index("v2")
             built = time.perf_counter() - started
@@ -127,6 +171,45 @@ def search(workdir: Path, count: int, queries: int, repeat: int) -> None:
                 f"{near_recall:.3f} (index built in {built:.1f} s)"
             )
     print("\n".join(rows), flush=True)
+
+
+def _torch_timings(unit: np.ndarray, queries: np.ndarray, repeat: int) -> dict[str, float]:
+    """torch's matmul + topk on the processor, where torch is installed."""
+    try:
+        import torch
+    except ImportError:
+        return {}
+    stored, asked = torch.from_numpy(unit), torch.from_numpy(queries)
+    seconds, _ = best(lambda: torch.topk(asked @ stored.T, K, dim=1), repeat)
+    return {f"torch CPU ({torch.get_num_threads()} threads)": seconds}
+
+
+def _gpu_rows(path: Path, unit: np.ndarray, batch: np.ndarray, repeat: int, rows: list[str]) -> None:
+    """The store's search on a GPU against raw torch on the same GPU, the queries' transfer
+    included in both, where there is one."""
+    try:
+        import torch
+    except ImportError:
+        rows.append("  GPU search: torch not installed")
+        return
+    if not torch.cuda.is_available():
+        rows.append("  GPU search: no CUDA device here")
+        return
+    stored = torch.from_numpy(unit).cuda()
+
+    def raw() -> None:
+        asked = torch.from_numpy(batch / np.linalg.norm(batch, axis=1, keepdims=True)).cuda()
+        torch.topk(asked @ stored.T, K, dim=1)[1].cpu()
+
+    raw_time, _ = best(raw, repeat)
+    with VectorStore.open(path, read_only=True, device="cuda") as store:
+        store.search_batch(batch[:1], K, version="v2")  # the vectors sent to the device once
+        gpu, _ = best(lambda: store.search_batch(batch, K, version="v2"), repeat)
+    rows.append(f"  {'raw torch on the GPU':<22} {raw_time * 1000:8.1f} ms")
+    rows.append(
+        f"  {'cadmetrics on the GPU':<22} {gpu * 1000:8.1f} ms  {gpu / raw_time:.2f}x raw torch "
+        f"(target <= 1.5x: {verdict(gpu <= 1.5 * raw_time)})"
+    )
 
 
 def reopen_and_migrate(workdir: Path, count: int, repeat: int) -> None:
@@ -203,10 +286,13 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="cadmetrics-bench-vectors-"))
     try:
         if args.quick:
+            ingest(workdir, 50_000, 1)
             search(workdir, 20_000, 32, 1)
             reopen_and_migrate(workdir, 50_000, 1)
         else:
+            ingest(workdir, 1_000_000, 2)
             search(workdir, 200_000, 256, 5)
+            search(workdir, 1_000_000, 1024, 2, ann=False)
             reopen_and_migrate(workdir, 1_000_000, 3)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

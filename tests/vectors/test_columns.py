@@ -113,3 +113,14 @@ def test_an_upgrade_fills_records_without_content_and_the_plan_says_so(tmp_path:
     assert result.methods == {"filled": 6}
     assert all(item.filled for item in store)
     assert LAYOUTS["v4"].dimension == store["c5"].vector.size
+
+
+def test_digests_of_the_wrong_length_are_refused_even_when_their_lengths_add_up() -> None:
+    store = VectorStore.open(None)
+    ids, vectors = _columns(2)
+    with pytest.raises(VectorInputError, match=r"record 'c0' \(item 0\): sha256 must be 64 lowercase hex"):
+        store.add_columns(ids, vectors, version="v4", sha256=["a" * 63, "a" * 65])
+    with pytest.raises(VectorInputError, match=r"record 'c1' \(item 1\): sha256 must be 64 lowercase hex"):
+        store.add_columns(ids, vectors, version="v4", sha256=["a" * 64, "A" * 64])
+    store.add_columns(ids, vectors, version="v4", sha256=["a" * 64, "0" * 63 + "1"])
+    assert store["c1"].sha256 == "0" * 63 + "1"

@@ -20,6 +20,7 @@ from cadmetrics.vectors._engine import NOT_FILLED, Rows, inverse_norms
 from cadmetrics.vectors.records import MAX_ID_BYTES, content_bytes, metadata_to_json
 
 _NULL: Final = b"null"
+_LOWER_HEX: Final = b"0123456789abcdef"
 
 
 def check_columns(
@@ -45,11 +46,7 @@ def check_columns(
     content = np.zeros((count, 32), dtype=np.uint8)
     if sha256 is not None:
         _same_length(sha256, count, "sha256")
-        digests = b"".join(
-            content_bytes(digest, f"record {ids[position]!r} (item {position})")
-            for position, digest in enumerate(sha256)
-        )
-        content = np.frombuffer(digests, dtype=np.uint8).reshape(count, 32).copy()
+        content = _digests(sha256, ids)
     if metadata is None:
         kept = [_NULL] * count
     else:
@@ -60,6 +57,20 @@ def check_columns(
         ]
     filled = np.full(count, NOT_FILLED, dtype=np.int8)
     return Rows(matrix, encoded, content, filled, kept, known_inverse_norms=inverse)
+
+
+def _digests(sha256: Sequence[str | None], ids: Sequence[str]) -> Any:
+    """The digests as a (rows, 32) byte matrix: checked in one pass when every record has one
+    (the usual case), item by item otherwise, or to name a bad one."""
+    if all(type(digest) is str for digest in sha256) and set(map(len, sha256)) <= {64}:  # type: ignore[arg-type]
+        joined = "".join(sha256).encode("ascii", errors="replace")  # type: ignore[arg-type]
+        if not joined.translate(None, _LOWER_HEX):
+            return np.frombuffer(bytes.fromhex(joined.decode("ascii")), dtype=np.uint8).reshape(-1, 32).copy()
+    digests = b"".join(
+        content_bytes(digest, f"record {ids[position]!r} (item {position})")
+        for position, digest in enumerate(sha256)
+    )
+    return np.frombuffer(digests, dtype=np.uint8).reshape(-1, 32).copy()
 
 
 def _encoded_ids(ids: Sequence[str]) -> list[bytes]:
