@@ -3,15 +3,17 @@
 Threads share the calling extractor (its L1 cache, its telemetry). Any other executor (a
 process pool, a dask.distributed client's executor...) runs a module-level function on a
 picklable description of the extractor; each worker process builds its extractor once and
-keeps it, L1 cache included; the host's key history still records every request, so cache
-tuning sees the whole batch. An executor of another kind that runs in this process is
-treated like a process pool: to share this extractor's L1 cache, use threads. Workers emit
-metrics through prometheus_client's multiprocess mode when ``PROMETHEUS_MULTIPROC_DIR`` is
-set (the host's registry then gathers them all); otherwise their metrics stay in the worker.
+keeps it, L1 cache included, and runs BLAS on one thread (the pool has the cores); the host's
+key history still records every request, so cache tuning sees the whole batch. An executor
+of another kind that runs in this process is treated like a process pool: to share this
+extractor's L1 cache, use threads. Workers emit metrics through prometheus_client's
+multiprocess mode when ``PROMETHEUS_MULTIPROC_DIR`` is set (the host's registry then gathers
+them all); otherwise their metrics stay in the worker.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -19,6 +21,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_complete
 from typing import TYPE_CHECKING, Any
 
 import attrs
+from threadpoolctl import ThreadpoolController
 
 from cadmetrics.errors import FeatureError
 from cadmetrics.features.cache import FeatureCache
@@ -59,7 +62,16 @@ def extract_in_worker(spec: ExtractorSpec, source: Source) -> FeatureVector | Fe
         while len(_WORKER_EXTRACTORS) > _KEPT_EXTRACTORS:
             _WORKER_EXTRACTORS.popitem(last=False)
     _WORKER_EXTRACTORS.move_to_end(spec)
-    return _guarded(extractor, source)
+    with _one_thread_each().limit(limits=1, user_api="blas"):
+        return _guarded(extractor, source)
+
+
+@functools.cache
+def _one_thread_each() -> ThreadpoolController:
+    """The worker's BLAS thread pools. A pool of as many workers as cores, each running
+    BLAS on every core, puts cores squared threads on the cores; each worker's extraction
+    runs its BLAS on one thread instead (as loky's workers do)."""
+    return ThreadpoolController()
 
 
 def _build(spec: ExtractorSpec) -> FeatureExtractor:
