@@ -5,7 +5,7 @@ migration between feature versions.
 planned (``MigrationPlan``, a dry run) before it is carried out (``MigrationResult``).
 """
 
-from cadmetrics.vectors.migration import MigrationPlan, MigrationResult
+from cadmetrics.vectors.plan import MigrationPlan, MigrationResult
 from cadmetrics.vectors.records import Hit, Record
 from cadmetrics.vectors.store import VectorStore
 

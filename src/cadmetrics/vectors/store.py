@@ -24,7 +24,8 @@ from cadmetrics.telemetry.facade import Telemetry
 from cadmetrics.vectors._engine import DEFAULT_CHECKPOINT_BYTES, Engine, open_engine
 from cadmetrics.vectors.ann import recall
 from cadmetrics.vectors.columns import check_columns
-from cadmetrics.vectors.migration import MigrationPlan, MigrationResult, abort, migrate, plan_for
+from cadmetrics.vectors.migration import abort, migrate
+from cadmetrics.vectors.plan import MigrationPlan, MigrationResult, plan_for
 from cadmetrics.vectors.records import Features, Hit, Persistable, Record, check_record
 from cadmetrics.vectors.search import Filter, as_array, unit_queries, version_of_dimension
 from cadmetrics.vectors.searcher import METHODS, Searcher

@@ -22,8 +22,6 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
-
 from cadmetrics.errors import CadMetricsError, StoreCorruptError, VectorInputError, VectorStoreError
 from cadmetrics.features.layout import FeatureLayout
 from cadmetrics.vectors._engine.compaction import Item, next_segments
@@ -36,7 +34,7 @@ from cadmetrics.vectors._engine.manifest import (
     read_manifest,
     write_manifest,
 )
-from cadmetrics.vectors._engine.memtable import Memtable
+from cadmetrics.vectors._engine.memtable import rows_of
 from cadmetrics.vectors._engine.rewrite import MigrationOutput, MigrationProgress
 from cadmetrics.vectors._engine.segment import NOT_FILLED, Rows, Segment, SegmentInfo
 from cadmetrics.vectors._engine.snapshot import Snapshot
@@ -166,7 +164,10 @@ class Engine:
         adds = [item for item in operations if isinstance(item, CheckedRecord)]
         bulk = 4 * sum(record.vector.size for record in adds) > self.checkpoint_bytes
         if self._log is not None and bulk and len(adds) == len(operations):
-            self._write_segments(adds)  # a bulk load: straight into segments, not via the log
+            versions = dict.fromkeys(record.version for record in adds)  # a bulk load: no log
+            self._write_segments(
+                {v: rows_of([r for r in adds if r.version == v], self.layouts[v]) for v in versions}
+            )
             return
         if self._log is not None:
             self._log.append(
@@ -199,9 +200,7 @@ class Engine:
                 self._tables.extend(version, rows)
                 self.changed()
                 return
-            directory, generation = self.directory, self.generation + 1
-            written = directory.write_rows(f"g{generation}-{version}-bulk", version, rows)
-            self._advance(lambda: next_segments(self._tables, directory, generation, extra=[written]))
+            self._write_segments({version: rows})
 
     def _apply_to_tables(self, operations: Sequence[Operation]) -> None:
         """Apply writes in order; runs of additions go to the memtables a run at a time."""
@@ -217,19 +216,15 @@ class Engine:
             if isinstance(operation, Deletion):
                 self._tables.forget(operation.id.encode("utf-8"))
 
-    def _write_segments(self, records: list[CheckedRecord]) -> None:
-        """A large batch as new segments, acknowledged by the manifest's rename (with the
-        recent writes checkpointed in the same step)."""
+    def _write_segments(self, blocks: Mapping[str, Rows]) -> None:
+        """New rows (new ids) as new segments, acknowledged by the manifest's rename, with the
+        recent writes checkpointed in the same step."""
         assert self.directory is not None
-        directory = self.directory
-        generation = self.generation + 1
-        written: list[Item] = []
-        for position, version in enumerate(dict.fromkeys(record.version for record in records)):
-            group = [record for record in records if record.version == version]
-            table = Memtable(version, self.layouts[version].dimension)
-            table.append(group, [NOT_FILLED] * len(group))
-            rows = table.take(np.arange(table.rows))
-            written.append(directory.write_rows(f"g{generation}-{version}-bulk{position}", version, rows))
+        directory, generation = self.directory, self.generation + 1
+        written: list[Item] = [
+            directory.write_rows(f"g{generation}-{version}-bulk{position}", version, rows)
+            for position, (version, rows) in enumerate(blocks.items())
+        ]
         self._advance(lambda: next_segments(self._tables, directory, generation, extra=written))
 
     def changed(self) -> None:

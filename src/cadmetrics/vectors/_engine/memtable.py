@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from cadmetrics.vectors._engine.segment import BoolArray, Rows
+from cadmetrics.features.layout import FeatureLayout
+from cadmetrics.vectors._engine.segment import NOT_FILLED, BoolArray, Rows
 from cadmetrics.vectors.records import CheckedRecord, Float32Array
 
 
@@ -112,3 +113,10 @@ class Memtable:
 
     def all_metadata(self) -> list[bytes]:
         return self.metadata_list[: self.rows]
+
+
+def rows_of(records: Sequence[CheckedRecord], layout: FeatureLayout) -> Rows:
+    """New records of ``layout``'s version as a block of rows."""
+    table = Memtable(layout.version, layout.dimension)
+    table.append(records, [NOT_FILLED] * len(records))
+    return table.take(np.arange(table.rows))
