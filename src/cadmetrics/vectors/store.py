@@ -412,11 +412,10 @@ class VectorStore:
         """The saved bytes of the baseline ``name`` (None where there are none), and where
         they are, for messages."""
         _check_name(name)
-        if self.path is None:
+        found = self.engine.load_attachment(BASELINES, f"{name}.npz")
+        if found is None:
             raise VectorStoreError("a store in memory holds no saved baselines")
-        return self.engine.load_attachment(BASELINES, f"{name}.npz"), str(
-            self.path / BASELINES / f"{name}.npz"
-        )
+        return found
 
 
 def _check_name(name: str) -> None:

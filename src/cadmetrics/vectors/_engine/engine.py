@@ -419,8 +419,12 @@ class Engine:
         """Keep ``data`` with the store (atomically); where it went, None for a store in memory."""
         return None if self.directory is None else self.directory.save_attachment(kind, name, data)
 
-    def load_attachment(self, kind: str, name: str) -> bytes | None:
-        return None if self.directory is None else self.directory.load_attachment(kind, name)
+    def load_attachment(self, kind: str, name: str) -> tuple[bytes | None, str] | None:
+        """An attachment's bytes (None where there is none) and where it is kept, for
+        messages; None for a store in memory, which keeps none."""
+        if self.directory is None:
+            return None
+        return self.directory.load_attachment(kind, name), str(self.directory.root / kind / name)
 
     @property
     def lock_file(self) -> object:
