@@ -49,6 +49,9 @@ DEFAULT_CHECKPOINT_BYTES = 64 << 20
 
 
 class Engine:
+    """One store's storage (made by :func:`~cadmetrics.vectors._engine.open_engine`): safe to
+    share between threads; one lock orders reads and writes, another migrations."""
+
     def __init__(
         self,
         layouts: Mapping[str, FeatureLayout],

@@ -45,6 +45,8 @@ class MigrationProgress:
 
 
 class MigrationOutput:
+    """Where one migration writes: its sources (the rows to convert, in order), its progress."""
+
     def __init__(
         self,
         pending: PendingMigration,

@@ -19,6 +19,8 @@ from cadmetrics.vectors.records import Record, content_hex, metadata_from_json
 
 
 class Snapshot:
+    """What a store holds, read in one block under the engine's lock (see the module)."""
+
     def __init__(
         self,
         tables: Tables,

@@ -21,6 +21,8 @@ Source = Segment | Memtable
 
 
 class Tables:
+    """The segments and memtables of one store, and the index of the memtables' ids."""
+
     def __init__(self, layouts: Mapping[str, FeatureLayout]) -> None:
         self.layouts = layouts
         self.segments: list[Segment] = []

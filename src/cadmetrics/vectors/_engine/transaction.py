@@ -18,6 +18,8 @@ Operation = CheckedRecord | Deletion
 
 
 class Transaction:
+    """Writes staged for one commit; every check is made as they are staged."""
+
     def __init__(self, tables: Tables) -> None:
         self._tables = tables
         self.operations: list[Operation] = []
