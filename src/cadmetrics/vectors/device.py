@@ -84,7 +84,7 @@ class DeviceSearch:
             ]
             excluded = torch.from_numpy(~np.concatenate(kept)).to(self.device)
         taken = min(count, k + _TIE_MARGIN)
-        chunk = max(1, TILE_VALUES // count)
+        chunk = max(1, self._score_values() // count)
         results: list[list[Hit]] = []
         with torch.no_grad():
             on_device = torch.from_numpy(queries).to(self.device)
@@ -95,6 +95,14 @@ class DeviceSearch:
                 values, positions = torch.topk(scores, taken, dim=1)
                 results += self._hits(resident, values.cpu().numpy(), positions.cpu().numpy(), k, version)
         return results
+
+    def _score_values(self) -> int:
+        """How many scores one product may make: a sixteenth of the device's free memory on a
+        GPU (a large batch in one product is what a GPU is fast at), a tile on the processor."""
+        if self.device.type != "cuda":
+            return TILE_VALUES
+        free, _total = self._torch.cuda.mem_get_info(self.device)
+        return max(TILE_VALUES, int(free) // 64)  # 4 bytes a score, a sixteenth of what is free
 
     def _hits(
         self,
