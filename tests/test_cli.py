@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -216,3 +217,16 @@ def test_scan_input_and_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], 
     assert code == 2 and "cannot read" in err
     code, _, err = run(capsys, "scan", "--mode", "paranoid", str(text))
     assert code == 2 and "unknown scan mode 'paranoid'" in err
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
+    """``cadmetrics contract docs | head -1``: the reader is gone before the output is written."""
+    reading, writing = os.pipe()
+    os.close(reading)  # nobody will read: every write fails with EPIPE
+    child = subprocess.run(
+        [sys.executable, "-m", "cadmetrics", "contract", "docs"],
+        stdout=writing, stderr=subprocess.PIPE, text=True, check=False,
+    )  # fmt: skip
+    os.close(writing)
+    assert child.returncode == 141
+    assert child.stderr == ""

@@ -1,8 +1,8 @@
 """cadmetrics: feature extraction, safe model loading, vector storage and drift monitoring for CAD
 machine-learning services, observed through one declarative metrics contract.
 
-``import cadmetrics`` gives what a host needs and no more; everything else lives in the
-subpackages (``cadmetrics.contract``, ``cadmetrics.telemetry``).
+``import cadmetrics`` gives what a host needs and no more, every error a host catches included;
+everything else lives in the subpackages (``cadmetrics.contract``, ``cadmetrics.telemetry``).
 """
 
 from cadmetrics.contract.compose import load_contract
@@ -16,10 +16,22 @@ from cadmetrics.errors import (
     DriftError,
     FeatureError,
     FeatureInputError,
+    HashNotAllowed,
+    HealthCheckFailed,
     InputError,
+    InterfaceInvalid,
     LabelError,
+    MissingDependency,
+    ModelBlocked,
+    ModelError,
+    ModelLoadFailed,
+    ModelRefused,
+    ModelTooLarge,
+    NoSnapshot,
     StoreCorruptError,
     TelemetryError,
+    UnknownScanMode,
+    UnsupportedModelFormat,
     VectorInputError,
     VectorStoreError,
 )
@@ -42,13 +54,25 @@ __all__ = [
     "FeatureError",
     "FeatureExtractor",
     "FeatureInputError",
+    "HashNotAllowed",
+    "HealthCheckFailed",
     "InputError",
+    "InterfaceInvalid",
     "LabelError",
     "MetricSpec",
+    "MissingDependency",
+    "ModelBlocked",
+    "ModelError",
+    "ModelLoadFailed",
     "ModelLoader",
+    "ModelRefused",
+    "ModelTooLarge",
+    "NoSnapshot",
     "StoreCorruptError",
     "Telemetry",
     "TelemetryError",
+    "UnknownScanMode",
+    "UnsupportedModelFormat",
     "VectorInputError",
     "VectorStore",
     "VectorStoreError",

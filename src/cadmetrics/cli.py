@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -25,6 +26,8 @@ from cadmetrics.contract.verify import verify
 from cadmetrics.errors import CadMetricsError, InputError
 
 OK, VIOLATIONS, USAGE = 0, 1, 2
+#: What a shell reports for a command whose reader went away (128 + SIGPIPE).
+CLOSED_PIPE = 141
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -278,6 +281,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """The reader of standard output left (``cadmetrics ... | head``): stop quietly. Standard
+    output goes to /dev/null first, so that the interpreter's final flush of what is still
+    buffered does not fail again on the way out."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return CLOSED_PIPE
 
 
 def _contract_command(args: argparse.Namespace) -> int:
