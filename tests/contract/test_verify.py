@@ -152,6 +152,19 @@ def test_text_that_is_not_an_exposition_is_an_input_error(contract: Contract) ->
         from_exposition("this is {not metrics\n", "test")
 
 
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ('# TYPE a counter\na_total{x="1"} 1\na_total{x="2"} 2\nthis is not valid\n', 4),
+        ('# TYPE a counter\na_total{x="1} 1\na_total 2\n', 2),
+        ('# TYPE a counter\na_total 1\na_total{x="1"} zz\n# EOF\n', 3),  # OpenMetrics
+    ],
+)
+def test_the_line_that_does_not_parse_is_named(text: str, line: int) -> None:
+    with pytest.raises(InputError, match=rf"^scrape: not valid Prometheus exposition text: line {line} \("):
+        from_exposition(text, "scrape")
+
+
 def test_otel_data_is_checked_for_names_units_attributes_and_bounds(contract: Contract) -> None:
     pytest.importorskip("opentelemetry.sdk.metrics")
     from opentelemetry.sdk.metrics import MeterProvider

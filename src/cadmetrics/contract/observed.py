@@ -163,9 +163,44 @@ def from_exposition(text: str, origin: str = "<exposition>") -> Observation:
     except RecursionError:
         raise InputError(f"{origin}: not valid Prometheus exposition text: nested too deeply") from None
     except Exception as exc:
-        raise InputError(f"{origin}: not valid Prometheus exposition text: {_parse_problem(exc)}") from exc
+        where = _failing_line(text, text_string_to_metric_families, origin)
+        raise InputError(
+            f"{origin}: not valid Prometheus exposition text: {where}{_parse_problem(exc)}"
+        ) from exc
     written = set(_SAMPLE_NAME.findall(text))
     return attrs.evolve(observation, families=tuple(_as_written(f, written) for f in observation.families))
+
+
+def _failing_line(text: str, parse: Any, origin: str) -> str:
+    """``"line N ('...'): "``: the first line whose reading fails, found by bisecting on how
+    many lines are read (the parsers say what failed, not where); empty when none is found."""
+    if len(text) > _LOCATED_CHARS:
+        return ""
+    lines = text.splitlines(keepends=True)
+    openmetrics = text.rstrip().endswith("# EOF")
+
+    def fails(count: int) -> bool:
+        prefix = "".join(lines[:count])
+        if openmetrics and not prefix.rstrip().endswith("# EOF"):
+            prefix += "" if prefix.endswith("\n") or not prefix else "\n"
+            prefix += "# EOF\n"
+        try:
+            from_prometheus_metrics(parse(prefix), origin)
+        except Exception:  # any failure: the same ones the caller turns into an InputError
+            return True
+        return False
+
+    if not lines or not fails(len(lines)):
+        return ""
+    good, bad = 0, len(lines)
+    while good + 1 < bad:
+        middle = (good + bad) // 2
+        if fails(middle):
+            bad = middle
+        else:
+            good = middle
+    shown = lines[bad - 1].strip()
+    return f"line {bad} ({shown[:80] + '...' if len(shown) > 80 else shown!r}): "
 
 
 def _parse_problem(exc: Exception) -> str:
@@ -176,6 +211,9 @@ def _parse_problem(exc: Exception) -> str:
         return f"a number is out of the range of a float ({exc})"
     return str(exc) or type(exc).__name__
 
+
+#: Text up to this size has its failing line found (a bisection reads it some 20 times).
+_LOCATED_CHARS = 4_000_000
 
 _SAMPLE_NAME = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?=[{\s])", re.MULTILINE)
 
