@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import math
 import re
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -155,6 +156,7 @@ def from_exposition(text: str, origin: str = "<exposition>") -> Observation:
         raise InputError(
             "reading exposition text needs prometheus_client: pip install 'cadmetrics[prometheus]'"
         ) from exc
+    started = time.perf_counter()
     try:
         parsed = text_string_to_metric_families(text)  # type: ignore[no-untyped-call]
         observation = from_prometheus_metrics(parsed, origin)  # the parser runs as this reads
@@ -163,7 +165,8 @@ def from_exposition(text: str, origin: str = "<exposition>") -> Observation:
     except RecursionError:
         raise InputError(f"{origin}: not valid Prometheus exposition text: nested too deeply") from None
     except Exception as exc:
-        where = _failing_line(text, text_string_to_metric_families, origin)
+        spent = time.perf_counter() - started
+        where = _failing_line(text, text_string_to_metric_families, origin, spent)
         raise InputError(
             f"{origin}: not valid Prometheus exposition text: {where}{_parse_problem(exc)}"
         ) from exc
@@ -171,12 +174,15 @@ def from_exposition(text: str, origin: str = "<exposition>") -> Observation:
     return attrs.evolve(observation, families=tuple(_as_written(f, written) for f in observation.families))
 
 
-def _failing_line(text: str, parse: Any, origin: str) -> str:
+def _failing_line(text: str, parse: Any, origin: str, spent: float) -> str:
     """``"line N ('...'): "``: the first line whose reading fails, found by bisecting on how
-    many lines are read (the parsers say what failed, not where); empty when none is found."""
-    if len(text) > _LOCATED_CHARS:
-        return ""
+    many lines are read (the parsers say what failed, not where). Each step reads up to the
+    whole text again, so the search is made only where reading it once took ``spent`` seconds
+    few enough that all the steps stay within :data:`_LOCATING_SECONDS`; otherwise, and when
+    no line is found, the answer is empty."""
     lines = text.splitlines(keepends=True)
+    if spent * max(1, len(lines)).bit_length() > _LOCATING_SECONDS:
+        return ""
     openmetrics = text.rstrip().endswith("# EOF")
 
     def fails(count: int) -> bool:
@@ -212,8 +218,9 @@ def _parse_problem(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-#: Text up to this size has its failing line found (a bisection reads it some 20 times).
-_LOCATED_CHARS = 4_000_000
+#: What finding the failing line of a text may cost, at most (a bisection reads it again
+#: some twenty times for a text of a million lines).
+_LOCATING_SECONDS = 1.0
 
 _SAMPLE_NAME = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?=[{\s])", re.MULTILINE)
 
