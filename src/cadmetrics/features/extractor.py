@@ -20,6 +20,7 @@ import attrs
 import numpy as np
 
 from cadmetrics.errors import FeatureError, FeatureInputError
+from cadmetrics.features.batch import extract_many
 from cadmetrics.features.brep import BREP_FORMATS
 from cadmetrics.features.cache import ENTRY_OVERHEAD_BYTES, CachedVector, FeatureCache, MemoryCache
 from cadmetrics.features.layout import FeatureLayout, layout_for
@@ -201,8 +202,6 @@ class FeatureExtractor:
         executor (threads share this extractor; processes and distributed executors each
         build their own from its settings); ``progress`` shows a tqdm bar (default: when
         standard error is a terminal)."""
-        from cadmetrics.features.batch import extract_many
-
         return extract_many(self, sources, executor, progress=progress)
 
     def cache_tuning(self, target_hit_ratio: float = 0.9) -> CacheRecommendation:
