@@ -58,7 +58,7 @@ def run_drift(
     monitor = DriftMonitor(baseline, window=size)
     reports = monitor.observe(vectors[-(vectors.shape[0] // size) * size :])
     last: DriftReport = reports[-1]
-    drifted = [group for group in last.groups if last.score(group, "psi") > threshold]
+    drifted = list(last.drifted_groups(threshold))
     if as_json:
         out.write(
             json.dumps({**last.to_json_dict(), "drifted": drifted, "threshold": threshold}, indent=2) + "\n"

@@ -45,6 +45,7 @@ from cadmetrics.drift.statistics import (
     population_stability_index,
 )
 from cadmetrics.errors import DriftError
+from cadmetrics.features.layout import FeatureLayout
 from cadmetrics.telemetry.backend import Series
 from cadmetrics.telemetry.facade import Telemetry
 
@@ -54,6 +55,8 @@ STATISTICS = ("psi", "ks")
 
 #: Default floor of the standard deviation in the z-score (see the module's docstring).
 DEFAULT_MIN_SIGMA = 0.02
+#: The score above which a window counts as drifted: PSI's usual line for a significant shift.
+DEFAULT_THRESHOLD = 0.2
 
 SCORE_METRIC = "cadmetrics_drift_score"
 ANOMALIES_METRIC = "cadmetrics_drift_anomalies_total"
@@ -102,6 +105,15 @@ class DriftReport:
             raise DriftError(f"no feature group {group!r} in this report; groups: {', '.join(scores)}")
         return scores[group]
 
+    def drifted_groups(self, threshold: float = DEFAULT_THRESHOLD, statistic: str = "psi") -> tuple[str, ...]:
+        """The feature groups whose score for ``statistic`` is above ``threshold`` in this
+        window (PSI above 0.2 is the usual reading of a significant shift)."""
+        return tuple(group for group in self.groups if self.score(group, statistic) > threshold)
+
+    def drifted(self, threshold: float = DEFAULT_THRESHOLD, statistic: str = "psi") -> bool:
+        """Whether this window drifted: some group's score above ``threshold``."""
+        return bool(self.drifted_groups(threshold, statistic))
+
     def feature_scores(self, statistic: str = "psi") -> dict[str, float]:
         """Feature name to score for ``statistic``, for printing or JSON."""
         values = self.psi if statistic == "psi" else self.ks if statistic == "ks" else None
@@ -138,6 +150,9 @@ class DriftReport:
 class DriftMonitor:
     """Drift of a stream of feature vectors against ``baseline``, over a sliding window.
 
+    ``baseline`` is a :class:`Baseline` (made once, saved, with when and from what), or the
+    reference rows themselves (a ``(rows, features)`` array, named by ``layout`` when given).
+
     ``window`` rows are compared at a time, every ``step`` rows (default ``window``: windows
     that do not overlap). ``max_age`` (seconds; None: never) makes the baseline stale past that
     age. ``z_threshold``, ``history``, ``min_history`` and ``min_sigma`` set the anomaly rule
@@ -147,8 +162,9 @@ class DriftMonitor:
 
     def __init__(
         self,
-        baseline: Baseline,
+        baseline: Baseline | npt.ArrayLike,
         *,
+        layout: FeatureLayout | None = None,
         telemetry: Telemetry | None = None,
         window: int = 500,
         step: int | None = None,
@@ -169,6 +185,10 @@ class DriftMonitor:
             min_history=min_history,
             min_sigma=min_sigma,
         )
+        if not isinstance(baseline, Baseline):  # the reference rows themselves
+            baseline = Baseline.from_vectors(baseline, layout=layout, source="rows given to DriftMonitor")
+        elif layout is not None and tuple(layout.names) != tuple(baseline.names):
+            raise DriftError("layout= names the features of baseline rows; this Baseline has other features")
         self._baseline = baseline
         self.window = window
         self.step = step
