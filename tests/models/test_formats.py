@@ -335,6 +335,16 @@ def test_a_zip_member_without_a_name_is_a_finding_not_a_crash() -> None:
     assert any("a member without a name" in str(problem) for problem in report.problems)
 
 
+def test_a_zip_directory_claiming_several_disks_is_a_finding_not_a_crash() -> None:
+    """zipfile.is_zipfile raises BadZipFile (not a boolean) on a ZIP64 locator naming several
+    disks; found by the long fuzz run of the scan."""
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, 0, 2)  # ZIP64 end locator: two disks
+    end = b"PK\x05\x06" + bytes(18)  # the end of central directory record
+    report = scan(pickle.dumps([1, 2, 3], protocol=2)[:-1] + locator + end)
+    assert any("unreadable zip archive" in str(problem) for problem in report.problems)
+    assert report.blocked
+
+
 def test_a_large_benign_member_is_scanned_in_one_copy_of_its_size() -> None:
     """A 64 MiB pickle of zeros packs into a few dozen KB; the scan streams the member, CRC
     included, so it holds what the pickle builds once, not the member's bytes as well."""

@@ -108,7 +108,7 @@ def _scan_content(opened: _Input, state: ScanState, shown: str) -> str:
     """Scan what ``opened`` holds; the name of its format."""
     stream, size = opened.stream, opened.size
     first = head(stream)
-    looks_zip = first[:4] in _ZIP_SIGNATURES or (size >= 22 and zipfile.is_zipfile(stream))
+    looks_zip = first[:4] in _ZIP_SIGNATURES or (size >= 22 and _ends_like_a_zip(stream))
     stream.seek(0)
     looks_pickle = looks_like_pickle(first, complete=len(first) == size)
     if looks_zip:
@@ -243,6 +243,16 @@ def _scan_compressed(stream: BinaryIO, compression: str, state: ScanState, shown
 
 
 # -- zip archives: PyTorch, TorchScript, npz, anything else ------------------------------------
+
+
+def _ends_like_a_zip(stream: BinaryIO) -> bool:
+    """Whether the stream ends with a zip directory. ``zipfile.is_zipfile`` raises where a
+    ZIP64 locator claims several disks (it catches only OSError); such a file does end like a
+    zip, and its archive is then reported unreadable."""
+    try:
+        return zipfile.is_zipfile(stream)
+    except zipfile.BadZipFile:
+        return True
 
 
 def _scan_archive(stream: BinaryIO, size: int, state: ScanState) -> str:
