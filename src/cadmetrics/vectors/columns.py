@@ -10,6 +10,7 @@ Every refusal still names the item and its id.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
 import numpy as np
@@ -38,9 +39,11 @@ def check_columns(
         raise VectorInputError(f"unknown feature version {version!r}; this store holds {', '.join(layouts)}")
     if isinstance(ids, str | bytes) or not isinstance(ids, Sequence):
         raise VectorInputError(f"ids must be a sequence of strings, got {type(ids).__name__}")
-    encoded = _encoded_ids(ids)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the vectors' pass runs beside the ids'
+        vectors_checked = pool.submit(_matrix, vectors, layout, ids)
+        encoded = _encoded_ids(ids)
+        matrix, inverse = vectors_checked.result()
     count = len(encoded)
-    matrix, inverse = _matrix(vectors, layout, ids)
     if matrix.shape[0] != count:
         raise VectorInputError(f"{count} ids for {matrix.shape[0]} vectors: give one vector per id")
     content = np.zeros((count, 32), dtype=np.uint8)
@@ -77,12 +80,15 @@ def _encoded_ids(ids: Sequence[str]) -> list[bytes]:
     """The ids as UTF-8, checked in bulk (C loops over the whole batch); when a check fails,
     the slow pass below finds the first offending item to name it."""
     try:
-        if all(type(id) is str for id in ids) and "\x00" not in "".join(ids):
-            encoded = [id.encode("utf-8") for id in ids]
-            fitting = not encoded or (min(map(len, encoded)) > 0 and max(map(len, encoded)) <= MAX_ID_BYTES)
+        joined = "\x00".join(ids)  # TypeError for an id that is not a string
+        if len(ids) == 0:
+            return []
+        if joined.count("\x00") == len(ids) - 1:  # no id holds a NUL of its own
+            encoded = joined.encode("utf-8").split(b"\x00")
+            fitting = min(map(len, encoded)) > 0 and max(map(len, encoded)) <= MAX_ID_BYTES
             if fitting and len(set(encoded)) == len(encoded):
                 return encoded
-    except UnicodeEncodeError:
+    except (TypeError, UnicodeEncodeError):
         pass
     _name_the_bad_id(ids)
     raise AssertionError("unreachable: a bulk check failed where no item fails")  # pragma: no cover
