@@ -1,6 +1,6 @@
 """How ``extract_many`` scales over a process pool: 1, 2, 4... workers up to the core count,
-on distinct generated parts of about 100k faces each (twice as many parts as cores), each pool
-started and warmed (its workers have imported everything) before it is timed.
+on distinct generated parts of about 100k faces each (four per core, eight at least), each
+pool started and warmed (each worker has made one small extraction) before it is timed.
 
 Targets: at least 1.8x one worker's speed with 2 workers, 12x with 16 (where there are 16
 cores). Printed by ``benchmarks/bench_features.py``; run alone with ``python
@@ -23,12 +23,10 @@ from cadmetrics.features.extractor import FeatureExtractor
 TARGETS = {2: 1.8, 16: 12.0}
 
 
-def _warm(_: int) -> int:
-    """Run in each worker before the timing: the imports an extraction needs, done."""
-    import scipy.spatial  # noqa: F401  (the convex hull)
-
-    import cadmetrics.features.geometry  # noqa: F401
-
+def _warm(tiny: bytes) -> int:
+    """Run in each worker before the timing: one small extraction, so that what a first
+    extraction loads (the convex hull's library, the BLAS thread pools) is loaded."""
+    FeatureExtractor("v4", cache=FeatureCache.disabled()).extract(tiny)
     time.sleep(0.05)  # long enough that every worker takes one
     return os.getpid()
 
@@ -44,7 +42,7 @@ def worker_counts(cores: int) -> list[int]:
 def scaling(torus_stl: object, quick: bool) -> None:
     cores = os.cpu_count() or 1
     faces = 20_000 if quick else 100_000
-    count = 2 * cores
+    count = max(8, 4 * cores)  # a few parts per worker, as a batch gives
     print(f"\n== extract_many over a process pool: {count} distinct parts of ~{faces} faces, v4")
     with tempfile.TemporaryDirectory(prefix="cadmetrics-scaling-") as folder:
         paths = []
@@ -61,7 +59,7 @@ def scaling(torus_stl: object, quick: bool) -> None:
         single = None
         for workers in worker_counts(cores):
             with ProcessPoolExecutor(workers) as pool:
-                list(pool.map(_warm, range(4 * workers)))
+                list(pool.map(_warm, [torus_stl(2_000)] * (4 * workers)))  # type: ignore[operator]
                 started = time.perf_counter()
                 results = extractor.extract_many(paths, pool, progress=False)
                 seconds = time.perf_counter() - started
