@@ -56,8 +56,10 @@ def test_the_features_benchmark_runs_and_prints_its_ratios() -> None:
 def test_the_vectors_benchmark_runs_and_prints_its_ratios() -> None:
     lines = quick_run("bench_vectors.py")
     assert any(
-        line.strip().startswith("cadmetrics exact") and "same answers as numpy: True" in line
+        line.strip().startswith("cadmetrics exact") and "answers: the same as numpy's" in line
         for line in lines
     )
+    assert any(line.startswith("ingest ") for line in lines)
+    assert any("cadmetrics add_columns (ids only)" in line and "x  (target <= 1.5x" in line for line in lines)
     assert any(line.startswith("reopen ") and ("met" in line or "MISSED" in line) for line in lines)
     assert any("in-memory copy's bandwidth" in line for line in lines)
