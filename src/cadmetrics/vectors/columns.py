@@ -65,8 +65,9 @@ def check_columns(
 def _digests(sha256: Sequence[str | None], ids: Sequence[str]) -> Any:
     """The digests as a (rows, 32) byte matrix: checked in one pass when every record has one
     (the usual case), item by item otherwise, or to name a bad one."""
-    if all(type(digest) is str for digest in sha256) and set(map(len, sha256)) <= {64}:  # type: ignore[arg-type]
-        joined = "".join(sha256).encode("ascii", errors="replace")  # type: ignore[arg-type]
+    given = [digest for digest in sha256 if isinstance(digest, str)]
+    if len(given) == len(sha256) and set(map(len, given)) <= {64}:
+        joined = "".join(given).encode("ascii", errors="replace")
         if not joined.translate(None, _LOWER_HEX):
             return np.frombuffer(bytes.fromhex(joined.decode("ascii")), dtype=np.uint8).reshape(-1, 32).copy()
     digests = b"".join(

@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,9 @@ from cadmetrics.vectors.plan import MigrationPlan, MigrationResult, plan_for
 from cadmetrics.vectors.records import Features, Hit, Persistable, Record, check_record
 from cadmetrics.vectors.search import Filter, as_array, unit_queries, version_of_dimension
 from cadmetrics.vectors.searcher import METHODS, Searcher
+
+if TYPE_CHECKING:
+    from cadmetrics.drift.baseline import Baseline
 
 #: Where drift baselines are kept with a store.
 BASELINES = "baselines"
@@ -402,7 +405,7 @@ class VectorStore:
             raise VectorStoreError("a store in memory has nowhere to save a baseline")
         return saved
 
-    def load_baseline(self, name: str = "default") -> Any:
+    def load_baseline(self, name: str = "default") -> Baseline:
         """The drift baseline saved under ``name``: see :func:`cadmetrics.drift.load_baseline`."""
         from cadmetrics.drift.persistence import load_baseline
 

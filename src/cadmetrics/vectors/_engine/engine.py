@@ -134,7 +134,7 @@ class Engine:
         with self._lock:
             yield Snapshot(
                 self._tables, stamp=self._stamp, generation=self.generation,
-                segments=len(self._tables.segments), pending=self._pending,
+                pending=self._pending,
             )  # fmt: skip
 
     @contextlib.contextmanager

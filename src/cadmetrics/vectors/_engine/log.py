@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
@@ -190,7 +189,3 @@ def _decode(payload: bytes) -> CheckedRecord | Deletion:
         metadata_json=metadata,
         filled_from=filled.decode("utf-8") or None,
     )
-
-
-def iter_frames(records: list[CheckedRecord]) -> Iterator[bytes]:
-    return (add_frame(record) for record in records)

@@ -194,9 +194,6 @@ class SegmentWriter:
         files = {file: _describe(self.directory / file) for file in _FILES}
         return SegmentInfo(name, self.version, self.rows, self.dimension, files)
 
-    def abandon(self) -> None:
-        self._metadata.close()
-
 
 class Segment:
     """An open segment: memory-mapped arrays and the rows still alive."""

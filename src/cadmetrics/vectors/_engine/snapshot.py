@@ -27,7 +27,6 @@ class Snapshot:
         *,
         stamp: int,
         generation: int,
-        segments: int,
         pending: PendingMigration | None,
     ) -> None:
         self._tables = tables
@@ -35,8 +34,12 @@ class Snapshot:
         self.versions: tuple[str, ...] = tuple(tables.layouts)
         self.stamp = stamp  # changes with every write: a plan or an index made from this view compares it
         self.generation = generation
-        self.segments = segments
         self.pending = pending
+
+    @property
+    def segments(self) -> int:
+        """How many segments the store is made of (memtables not counted)."""
+        return len(self._tables.segments)
 
     def sources(self, version: str | None = None) -> list[Source]:
         """Where the live rows are (of ``version`` only, when given), oldest first."""
