@@ -1,8 +1,9 @@
-"""STEP and IGES parts, read through OpenCASCADE (the optional ``step`` extra), as a B-Rep summary.
+"""STEP and IGES parts, measured through OpenCASCADE (the optional ``step`` extra), as a B-Rep
+summary.
 
-:func:`read_brep` turns the file's bytes into a :class:`BRepPart`: the transferred shape and
-its declared length unit, checked (something was transferred, and it has a face). The part
-measures itself on demand, each measure once: topology counts, faces per surface type, edges by
+:func:`~cadmetrics.features.brep_reading.read_brep` turns a file's bytes into a
+:class:`BRepPart`: the transferred shape and its declared length unit. The part measures
+itself on demand, each measure once: topology counts, faces per surface type, edges by
 convexity, exact mass properties, face areas per surface type, extents, and a tessellation as a
 :class:`~cadmetrics.features.mesh.Mesh` for the mesh layouts.
 
@@ -13,35 +14,22 @@ Determinism: the tessellation's deflections are fixed fractions of the part's si
 scaled or moved is tessellated alike; the mesher runs on every core, which does not change its
 result (each edge and each face is meshed on its own, and the triangles are collected face by
 face in the shape's order afterwards).
-
-OpenCASCADE reports through a process-wide messenger that prints to standard output; its
-printers are detached while a file is read (and put back after), so that a broken file does
-not write into a host's output. A lock makes reading one file at a time: the reader is not
-thread-safe, and holding the GIL, it would gain nothing from threads anyway.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import importlib
-import io
 import math
-import re
-import tempfile
-import threading
-import types
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, Final
 
 import attrs
 import numpy as np
 
-from cadmetrics.errors import FeatureInputError, MissingDependency
 from cadmetrics.features.layout import EDGE_CONVEXITIES, SURFACE_TYPES
 from cadmetrics.features.mesh import FloatArray, IndexArray, Mesh
-from cadmetrics.features.units import canonical_unit
+from cadmetrics.features.occ import occ_namespace, quiet
+from cadmetrics.features.parsing import input_error
 
 __all__ = [
     "ANGULAR_DEFLECTION",
@@ -52,7 +40,6 @@ __all__ = [
     "BRepPart",
     "BRepSummary",
     "MassProperties",
-    "read_brep",
     "summarize",
 ]
 
@@ -68,10 +55,6 @@ LINEAR_DEFLECTION: Final = 0.001
 ANGULAR_DEFLECTION: Final = 0.3
 #: Two faces whose normals differ by less than this along their edge meet smoothly.
 SMOOTH_EDGE_DEGREES: Final = 1.0
-
-_EXTRA_HINT: Final = "pip install cadmetrics[step]"
-_STEP_END: Final = re.compile(rb"END-ISO-10303-21;\s*\Z")
-_READ_LOCK: Final = threading.Lock()
 
 
 @attrs.frozen
@@ -140,7 +123,7 @@ class BRepPart:
         self.source = source
         self.format = format
         self.unit = unit  # the length unit the file declares (canonical short name), if any
-        self._occ = _occ()
+        self._occ = occ_namespace()
         self._surfaces: dict[int, Any] = {}
 
     # -- topology ---------------------------------------------------------------------------
@@ -325,7 +308,7 @@ class BRepPart:
         occ = self._occ
         major, middle, minor = self.extents
         diagonal = math.sqrt(major * major + middle * middle + minor * minor)
-        with _quiet(occ):
+        with quiet(occ):
             occ.BRepMesh_IncrementalMesh(
                 self.shape, LINEAR_DEFLECTION * diagonal, False, ANGULAR_DEFLECTION, True
             )
@@ -337,7 +320,7 @@ class BRepPart:
             triangles.append(faces + offset)
             offset += len(vertices)
         if not triangles:
-            raise _refuse(self.source, self.format, "degenerate", "no face could be tessellated")
+            raise input_error(self.source, self.format, "degenerate", "no face could be tessellated")
         vertices, faces = weld_indexed(np.concatenate(points), np.concatenate(triangles))
         return Mesh.from_arrays(vertices, faces, source=self.source, format=self.format)
 
@@ -400,212 +383,3 @@ _SURFACE_NAMES: Final = {
     "GeomAbs_SurfaceOfExtrusion": "extrusion",
     "GeomAbs_OffsetSurface": "offset",
 }
-
-
-def read_brep(data: bytes, *, source: str, format: str) -> BRepPart:
-    """Read a STEP (``format="step"``) or IGES (``"iges"``) file's bytes into a checked part.
-
-    Raises :class:`MissingDependency` without the ``step`` extra, and
-    :class:`FeatureInputError` naming ``source``: ``truncated`` (no end of file mark),
-    ``malformed`` (a syntax OpenCASCADE cannot read), ``empty`` (nothing to transfer) or
-    ``degenerate`` (a shape with no face: only curves or points).
-    """
-    if format not in BREP_FORMATS:
-        raise ValueError(f"format must be one of {', '.join(BREP_FORMATS)}, not {format!r}")
-    occ = _occ_or_missing(source, format)
-    _check_complete(data, source, format)
-    with _READ_LOCK, _quiet(occ):
-        reader = occ.STEPControl_Reader() if format == "step" else occ.IGESControl_Reader()
-        try:
-            status = _parse(reader, data, source, format)
-        except Exception as exc:  # OpenCASCADE's exceptions, translated by the bindings
-            raise _refuse(source, format, "malformed", f"OpenCASCADE could not read it ({exc})") from None
-        if status != occ.IFSelect_RetDone:
-            raise _refuse(
-                source,
-                format,
-                "malformed",
-                f"is not a {format.upper()} file OpenCASCADE can parse ({status.name})",
-            )
-        unit = _declared_unit(occ, reader, format)
-        if reader.NbRootsForTransfer() == 0:
-            raise _refuse(source, format, "empty", "holds no shape to transfer (no solid, shell or face)")
-        try:
-            reader.TransferRoots()
-            shape = reader.OneShape()
-        except Exception as exc:
-            raise _refuse(
-                source, format, "malformed", f"its shapes could not be transferred ({exc})"
-            ) from None
-    if shape is None or shape.IsNull():
-        raise _refuse(source, format, "empty", "no shape was transferred from it")
-    part = BRepPart(shape, source=source, format=format, unit=unit)
-    if part.topology["solid"] == 0 and part.topology["face"] > 1:
-        part = BRepPart(_sewn(occ, shape, part.extents), source=source, format=format, unit=unit)
-    if part.topology["face"] == 0:
-        raise _refuse(
-            source,
-            format,
-            "degenerate",
-            f"its shape has no face (only {part.topology['edge']} edges and "
-            f"{part.topology['vertex']} vertices)",
-        )
-    return part
-
-
-#: Faces of a surface model whose edges lie within this fraction of the part's diagonal of
-#: each other are sewn together (0.1 micrometre on a 100 mm part).
-SEWING_TOLERANCE: Final = 1e-6
-
-
-def _sewn(occ: Any, shape: Any, extents: tuple[float, float, float]) -> Any:
-    """A surface model (faces and no solid, as IGES files and some STEP exports hold) with its
-    faces sewn into shells, and every shell that closes made a solid turned outwards; the
-    shape as it was when no shell closes. Its volume is then the solid's, as the part's
-    author meant."""
-    diagonal = math.sqrt(sum(extent * extent for extent in extents))
-    sewing = occ.BRepBuilderAPI_Sewing(max(SEWING_TOLERANCE * diagonal, 1e-9))
-    sewing.Add(shape)
-    sewing.Perform()
-    sewn = sewing.SewedShape()
-    builder, compound = occ.BRep_Builder(), occ.TopoDS_Compound()
-    builder.MakeCompound(compound)
-    solids = 0
-    shells = occ.TopExp_Explorer(sewn, occ.TopAbs_SHELL)
-    while shells.More():
-        shell = occ.TopoDS.Shell(shells.Current())
-        shells.Next()
-        if occ.BRep_Tool.IsClosed_s(shell):
-            solid = occ.BRepBuilderAPI_MakeSolid(shell).Solid()
-            occ.BRepLib.OrientClosedSolid_s(solid)
-            builder.Add(compound, solid)
-            solids += 1
-        else:
-            builder.Add(compound, shell)
-    loose = occ.TopExp_Explorer(sewn, occ.TopAbs_FACE, occ.TopAbs_SHELL)  # faces in no shell
-    while loose.More():
-        builder.Add(compound, loose.Current())
-        loose.Next()
-    return compound if solids else shape
-
-
-def _parse(reader: Any, data: bytes, source: str, format: str) -> Any:
-    """The reader's status after parsing ``data``: STEP from memory; IGES, whose reader
-    reads only files, from a private temporary copy."""
-    if format == "step":
-        return reader.ReadStream(source, io.BytesIO(data))
-    with tempfile.TemporaryDirectory(prefix="cadmetrics-iges-") as folder:
-        path = Path(folder) / "part.igs"
-        path.write_bytes(data)
-        return reader.ReadFile(str(path))
-
-
-def _check_complete(data: bytes, source: str, format: str) -> None:
-    """A cut file is refused before parsing: features of part of a part are silently wrong."""
-    if format == "step":
-        if b"DATA;" not in data:
-            raise _refuse(source, format, "malformed", "has no DATA section")
-        if not _STEP_END.search(data[-4096:]):
-            raise _refuse(
-                source, format, "truncated", f"ends after {len(data)} bytes without END-ISO-10303-21;"
-            )
-        return
-    lines = data.rstrip().splitlines()
-    last = lines[-1] if lines else b""
-    if len(last) < 73 or last[72:73] != b"T":
-        raise _refuse(
-            source, format, "truncated", f"ends after {len(data)} bytes without its terminate (T) section"
-        )
-
-
-def _declared_unit(occ: Any, reader: Any, format: str) -> str | None:
-    """The file's length unit as a canonical short name, or None when it declares none we
-    know. STEP: the first length unit of its representation contexts; IGES: its global
-    section's unit flag (name)."""
-    try:
-        if format == "step":
-            lengths, angles, solid_angles = occ.AsciiStrings(), occ.AsciiStrings(), occ.AsciiStrings()
-            reader.FileUnits(lengths, angles, solid_angles)
-            names = [lengths.Value(i).ToCString() for i in range(1, lengths.Length() + 1)]
-        else:
-            names = [reader.IGESModel().GlobalSection().UnitName().ToCString()]
-    except Exception:
-        return None
-    for name in names:
-        with contextlib.suppress(ValueError):
-            return canonical_unit(name)
-    return None
-
-
-def _refuse(source: str, format: str, reason: str, problem: str) -> FeatureInputError:
-    return FeatureInputError(f"{source}: {problem}", reason=reason, format=format)
-
-
-@contextlib.contextmanager
-def _quiet(occ: Any) -> Iterator[None]:
-    """OpenCASCADE's messenger without its printers, for the time of the block."""
-    messenger = occ.Message.DefaultMessenger_s()
-    printers = list(messenger.Printers())
-    for printer in printers:
-        messenger.RemovePrinter(printer)
-    try:
-        yield
-    finally:
-        for printer in printers:
-            messenger.AddPrinter(printer)
-
-
-def _occ_or_missing(source: str, format: str) -> Any:
-    try:
-        return _occ()
-    except ImportError:
-        raise MissingDependency(
-            f"{source}: reading {format.upper()} parts needs OpenCASCADE: {_EXTRA_HINT}", format=format
-        ) from None
-
-
-#: The OpenCASCADE names this module uses, by module of the OCP bindings (and the name used here).
-_OCC_NAMES: Final = {
-    "OCP.BRep": ("BRep_Builder", "BRep_Tool"),
-    "OCP.BRepBuilderAPI": ("BRepBuilderAPI_MakeSolid", "BRepBuilderAPI_Sewing"),
-    "OCP.BRepLib": ("BRepLib",),
-    "OCP.BRepAdaptor": ("BRepAdaptor_Curve", "BRepAdaptor_Curve2d", "BRepAdaptor_Surface"),
-    "OCP.BRepBndLib": ("BRepBndLib",),
-    "OCP.BRepGProp": ("BRepGProp",),
-    "OCP.BRepMesh": ("BRepMesh_IncrementalMesh",),
-    "OCP.Bnd": ("Bnd_Box",),
-    "OCP.GProp": ("GProp_GProps",),
-    "OCP.gp": ("gp_Identity", "gp_Pnt", "gp_Vec"),
-    "OCP.IFSelect": ("IFSelect_RetDone",),
-    "OCP.IGESControl": ("IGESControl_Reader",),
-    "OCP.Message": ("Message",),
-    "OCP.STEPControl": ("STEPControl_Reader",),
-    "OCP.TopAbs": (
-        "TopAbs_EDGE",
-        "TopAbs_FACE",
-        "TopAbs_REVERSED",
-        "TopAbs_SHELL",
-        "TopAbs_SOLID",
-        "TopAbs_VERTEX",
-    ),
-    "OCP.TopExp": ("TopExp", "TopExp_Explorer"),
-    "OCP.TopLoc": ("TopLoc_Location",),
-    "OCP.TopoDS": ("TopoDS", "TopoDS_Compound"),
-}
-_OCC_COLLECTIONS: Final = {
-    "IndexedMap": "IndexedMap_TopoDS_Shape_TopTools_ShapeMapHasher",
-    "AsciiStrings": "Sequence_TCollection_AsciiString",
-}
-
-
-@functools.cache
-def _occ() -> Any:
-    """The OpenCASCADE names this module uses, imported once (the bindings take a second),
-    as attributes of one namespace."""
-    names: dict[str, Any] = {}
-    for module_name, members in _OCC_NAMES.items():
-        module = importlib.import_module(module_name)
-        names.update({member: getattr(module, member) for member in members})
-    collections = importlib.import_module("OCP.OCP.collections")
-    names.update({alias: getattr(collections, name) for alias, name in _OCC_COLLECTIONS.items()})
-    return types.SimpleNamespace(**names)

@@ -35,7 +35,8 @@ from typing import IO, Any, Final
 import numpy as np
 
 from cadmetrics.errors import FeatureError, FeatureInputError, MissingDependency
-from cadmetrics.features.brep import BRepSummary, MassProperties, read_brep, summarize
+from cadmetrics.features.brep import BRepSummary, MassProperties, summarize
+from cadmetrics.features.brep_reading import read_brep
 from cadmetrics.features.mesh import Mesh
 
 __all__ = ["BASE_SECONDS", "SECONDS_PER_MEGABYTE", "BRepProcess", "summarize_in_process"]
