@@ -77,6 +77,10 @@ FAILING_EXAMPLES: list[tuple[Rule, str]] = [
         "- {name: myhost_x, type: histogram, help: h}\n- {name: myhost_x_count, type: gauge, help: h}",
     ),
     (rules.NEGATIVE_BUCKETS, "- {name: myhost_x, type: histogram, help: h, buckets: [-1, 0, 1]}"),
+    (
+        rules.OPEN_LABEL_CAP,
+        "- {name: myhost_x_total, type: counter, help: h, labels: {user: {open: true, max_values: 20000}}}",
+    ),
 ]
 
 

@@ -289,3 +289,13 @@ def test_an_openmetrics_unit_other_than_the_declared_one_is_reported(write_contr
         "# TYPE myhost_wait_seconds gauge\n# UNIT myhost_wait_seconds seconds\nmyhost_wait_seconds 1\n# EOF\n"
     )
     assert kinds(text, unchecked) == [Kind.UNIT]
+
+
+def test_one_name_exported_with_two_label_sets_is_named_as_a_double_definition(contract: Contract) -> None:
+    text = CLEAN.replace(
+        'myhost_requests_total{route="__overflow__"} 1',
+        'myhost_requests_total{route="__overflow__"} 1\nmyhost_requests_total{model="m"} 1',
+    )
+    [violation] = verify(from_exposition(text), contract).errors
+    assert violation.kind is Kind.LABELS
+    assert "exported with 2 label sets (route), (model)" in violation.message

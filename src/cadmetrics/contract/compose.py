@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cadmetrics.contract.lint import Severity, lint
 from cadmetrics.contract.loader import ContractFile, parse_contract_file
-from cadmetrics.contract.model import Contract, ContractPart, MetricSpec
+from cadmetrics.contract.model import Contract, ContractPart, MetricSpec, definition_difference
 from cadmetrics.errors import ContractCollisionError, ContractError, ContractLoadError
 
 ENTRY_POINT_GROUP = "cadmetrics.contracts"
@@ -78,8 +78,10 @@ def _identity(path: Path) -> Path:
 def compose(files: Sequence[ContractFile]) -> Contract:
     """Merge parsed files into one contract; a name declared by two files is an error.
 
-    Duplicates inside one file are left for lint to report (rule CM011), so that ``contract
-    lint`` shows every problem of a file at once.
+    The one exception is a name another library provides (``provided_by``) declared alike by
+    two files: a host and a plugin may both claim prometheus_client's ``process_*`` metrics, and
+    the second identical claim is dropped. Duplicates inside one file are left for lint to
+    report (rule CM011), so that ``contract lint`` shows every problem of a file at once.
     """
     owner: dict[str, MetricSpec] = {}
     owner_file: dict[str, str] = {}
@@ -88,17 +90,21 @@ def compose(files: Sequence[ContractFile]) -> Contract:
         for spec in file.metrics:
             earlier = owner.get(spec.name)
             if earlier is not None and owner_file[spec.name] != file.path:
+                if spec.provided_by is not None and not definition_difference(earlier, spec):
+                    continue
                 raise ContractCollisionError(
                     file.path,
                     spec.location.line,
                     "collision",
-                    f"metric {spec.name!r} is already declared in {earlier.location}; "
-                    "each metric belongs to exactly one contract file",
+                    f"metric {spec.name!r} is already declared in {earlier.location}"
+                    f"{definition_difference(earlier, spec)}; each metric belongs to exactly one "
+                    "contract file (a name another library registers may be claimed by several "
+                    "files with provided_by and the same definition)",
                 )
             owner.setdefault(spec.name, spec)
             owner_file.setdefault(spec.name, file.path)
             metrics.append(spec)
-    parts = tuple(ContractPart(f.namespace, f.version, f.path) for f in files)
+    parts = tuple(ContractPart(f.namespace, f.version, f.path, f.namespaces) for f in files)
     return Contract(parts=parts, metrics=tuple(metrics))
 
 

@@ -13,7 +13,7 @@ from cadmetrics.contract.naming import otel_name, otel_unit
 
 
 def render_markdown(contract: Contract) -> str:
-    parts = ", ".join(f"`{p.namespace}` {p.version}" for p in contract.parts)
+    parts = ", ".join(f"{', '.join(f'`{ns}`' for ns in p.namespaces)} {p.version}" for p in contract.parts)
     lines = [
         "# Metrics reference",
         "",
@@ -56,6 +56,8 @@ def _metric_section(spec: MetricSpec) -> list[str]:
         f"stability: {stability}",
         f"OpenTelemetry: `{otel_name(spec)}`" + (f" (unit `{otel_unit(spec)}`)" if otel_unit(spec) else ""),
     ]
+    if spec.provided_by:
+        facts.append(f"provided by {spec.provided_by} (declared and verified; cadmetrics never creates it)")
     if spec.multiprocess_mode:
         facts.append(f"multiprocess mode: {spec.multiprocess_mode}")
     lines.extend(f"- {fact}" for fact in facts)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 import attrs
 
 from cadmetrics.contract.model import (
+    DEFAULT_OPEN_LABEL_CAP,
     OVERFLOW_VALUE,
     Contract,
     Location,
@@ -22,6 +23,7 @@ from cadmetrics.contract.model import (
     MetricType,
     Stability,
     Unit,
+    definition_difference,
 )
 from cadmetrics.contract.naming import series_names
 
@@ -61,8 +63,17 @@ class Finding:
         }
 
 
+#: The largest cap an open label may declare (rule CM017): as many values as a closed set may
+#: list (:data:`cadmetrics.contract.loader.MAX_LABEL_VALUES`). Each value is a series per
+#: combination of the other labels, and telemetry keeps the admitted values in memory.
+MAX_OPEN_LABEL_CAP = 10_000
+
 NAME_FORMAT = Rule("CM001", "name-format", "metric names match [a-z_][a-z0-9_]*")
-NAME_NAMESPACE = Rule("CM002", "name-namespace", "metric names start with their namespace and _")
+NAME_NAMESPACE = Rule(
+    "CM002",
+    "name-namespace",
+    "metric names start with one of their file's namespaces and _, unless another library provides them",
+)
 COUNTER_TOTAL = Rule("CM003", "counter-total", "counter names end in _total")
 TOTAL_ONLY_COUNTERS = Rule("CM004", "total-only-counters", "only counter names end in _total")
 UNIT_SUFFIX = Rule("CM005", "unit-suffix", "a unit implies its suffix, and a suffix its unit")
@@ -89,6 +100,11 @@ NAME_COLLISION = Rule(
     "name-collision",
     "no two metrics share a series name (x, x_total, x_bucket...) or an OpenTelemetry name",
 )
+OPEN_LABEL_CAP = Rule(
+    "CM017",
+    "open-label-cap",
+    f"an open label's cap is at most {MAX_OPEN_LABEL_CAP} distinct values",
+)
 
 RULES = (
     NAME_FORMAT,
@@ -107,6 +123,7 @@ RULES = (
     LABEL_VALUES,
     NEGATIVE_BUCKETS,
     NAME_COLLISION,
+    OPEN_LABEL_CAP,
 )
 
 _METRIC_NAME = re.compile(r"[a-z_][a-z0-9_]*")
@@ -124,8 +141,6 @@ _WARNING_RULES = frozenset({"CM015"})
 def _names(spec: MetricSpec) -> Iterator[tuple[Rule, str]]:
     if not _METRIC_NAME.fullmatch(spec.name):
         yield NAME_FORMAT, f"{spec.name!r} does not match [a-z_][a-z0-9_]*"
-    if not spec.name.startswith(spec.namespace + "_"):
-        yield NAME_NAMESPACE, f"{spec.name!r} does not start with {spec.namespace + '_'!r}"
     is_total = spec.name.endswith("_total")
     if spec.type is MetricType.COUNTER and not is_total:
         yield COUNTER_TOTAL, f"counter {spec.name!r} must end in _total"
@@ -152,6 +167,13 @@ def _labels(spec: MetricSpec) -> Iterator[tuple[Rule, str]]:
             yield LABEL_NAME, f"label {label.name!r} does not match [a-zA-Z_][a-zA-Z0-9_]*"
         if label.name in _RESERVED_LABELS or label.name.startswith(_RESERVED_PREFIXES):
             yield LABEL_RESERVED, f"label {label.name!r} is reserved by Prometheus or the exporters"
+        if label.max_values is not None and label.max_values > MAX_OPEN_LABEL_CAP:
+            yield (
+                OPEN_LABEL_CAP,
+                f"open label {label.name!r} admits {label.max_values} values, more than "
+                f"{MAX_OPEN_LABEL_CAP}; a label with that many values is an identifier: put it in a "
+                f"log or a span attribute, or let 'open' cap it at {DEFAULT_OPEN_LABEL_CAP}",
+            )
         for value in label.values or ():
             if not value:
                 yield LABEL_VALUES, f"label {label.name!r} lists an empty value"
@@ -202,17 +224,20 @@ def lint(contract: Contract) -> list[Finding]:
     findings: list[Finding] = []
     seen: dict[str, MetricSpec] = {}
     occupied: dict[str, MetricSpec] = {}
+    namespaces = {part.path: part.namespaces for part in contract.parts}
     for spec in contract:
         for check in _PER_METRIC:
             for rule, message in check(spec):
                 severity = Severity.WARNING if rule.id in _WARNING_RULES else Severity.ERROR
                 findings.append(Finding(rule, message, spec.location, spec.name, severity))
+        findings.extend(_namespace(spec, namespaces.get(spec.location.path, (spec.namespace,))))
         earlier = seen.setdefault(spec.name, spec)
         if earlier is not spec:
             findings.append(
                 Finding(
                     DUPLICATE,
-                    f"{spec.name!r} is already declared at {earlier.location}",
+                    f"{spec.name!r} is already declared at {earlier.location}"
+                    f"{definition_difference(earlier, spec)}",
                     spec.location,
                     spec.name,
                 )
@@ -221,6 +246,19 @@ def lint(contract: Contract) -> list[Finding]:
             findings.extend(_collisions(spec, occupied))
         findings.extend(_replacement(spec, contract))
     return findings
+
+
+def _namespace(spec: MetricSpec, namespaces: tuple[str, ...]) -> Iterator[Finding]:
+    if spec.provided_by is not None or any(spec.name.startswith(ns + "_") for ns in namespaces):
+        return
+    listed = " or ".join(repr(ns + "_") for ns in namespaces)
+    yield Finding(
+        NAME_NAMESPACE,
+        f"{spec.name!r} does not start with {listed}; add its prefix to the file's namespaces, or "
+        "name who registers it with provided_by",
+        spec.location,
+        spec.name,
+    )
 
 
 def _collisions(spec: MetricSpec, occupied: dict[str, MetricSpec]) -> Iterator[Finding]:

@@ -20,6 +20,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 
 from cadmetrics.contract.model import (
+    DEFAULT_OPEN_LABEL_CAP,
     MULTIPROCESS_MODES,
     LabelSpec,
     Location,
@@ -34,7 +35,7 @@ from cadmetrics.errors import ContractLoadError
 #: Prometheus and OpenTelemetry backends agree (their own defaults differ).
 DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
-_TOP_KEYS = ("namespace", "version", "extends", "metrics")
+_TOP_KEYS = ("namespace", "namespaces", "version", "extends", "metrics")
 _METRIC_KEYS = (
     "name",
     "type",
@@ -46,8 +47,11 @@ _METRIC_KEYS = (
     "replaced_by",
     "multiprocess_mode",
     "component",
+    "provided_by",
 )
-_LABEL_KEYS = ("values", "max_values")
+_LABEL_KEYS = ("values", "open", "max_values")
+#: The scalar shorthand of an open label with the default cap: ``tenant: open``.
+_OPEN = "open"
 _NAMESPACE = re.compile(r"[a-z][a-z0-9_]*")
 _SEMVER = re.compile(r"\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
 
@@ -84,13 +88,18 @@ class Extends:
 
 @attrs.frozen
 class ContractFile:
-    """One parsed file: its own metrics and the (resolved) files it extends."""
+    """One parsed file: its namespaces, its own metrics and the (resolved) files it extends."""
 
     path: str
-    namespace: str
+    namespaces: tuple[str, ...]
     version: str
     extends: tuple[Extends, ...]
     metrics: tuple[MetricSpec, ...]
+
+    @property
+    def namespace(self) -> str:
+        """The file's main namespace: the only one, or the first listed."""
+        return self.namespaces[0]
 
 
 def parse_contract_text(text: str, path: str) -> ContractFile:
@@ -156,13 +165,7 @@ class _Reader:
         if root is None:
             self.fail(None, "required-key", "the contract file is empty")
         fields = self.mapping(root, "the contract", _TOP_KEYS)
-        namespace = self.string(self.required(fields, root, "namespace", "the contract"), "namespace")
-        if not _NAMESPACE.fullmatch(namespace):
-            self.fail(
-                fields["namespace"],
-                "namespace-format",
-                f"namespace {namespace!r} must match [a-z][a-z0-9_]*",
-            )
+        namespaces = self.namespaces(fields, root)
         version = self.string(self.required(fields, root, "version", "the contract"), "version")
         if not _SEMVER.fullmatch(version):
             self.fail(
@@ -173,8 +176,35 @@ class _Reader:
         extends = self.extends(fields.get("extends"))
         metrics_node = self.required(fields, root, "metrics", "the contract")
         items = self.sequence(metrics_node, "metrics")
-        metrics = tuple(self.metric(item, namespace) for item in items)
-        return ContractFile(self.path, namespace, version, extends, metrics)
+        metrics = tuple(self.metric(item, namespaces) for item in items)
+        return ContractFile(self.path, namespaces, version, extends, metrics)
+
+    def namespaces(self, fields: dict[str, yaml.Node], root: yaml.Node) -> tuple[str, ...]:
+        """``namespace: app`` or ``namespaces: [app, jobs, ...]``: the name prefixes the file
+        declares metrics under (and claims at verification)."""
+        if ("namespace" in fields) == ("namespaces" in fields):
+            self.fail(
+                root,
+                "required-key",
+                "the contract needs exactly one of 'namespace: NAME' or 'namespaces: [NAME, ...]'",
+            )
+        if "namespace" in fields:
+            nodes = [fields["namespace"]]
+        else:
+            nodes = self.sequence(fields["namespaces"], "namespaces")
+            if not nodes:
+                self.fail(fields["namespaces"], "required-key", "namespaces lists no namespace")
+        found: dict[str, None] = {}
+        for node in nodes:
+            namespace = self.string(node, "namespace")
+            if not _NAMESPACE.fullmatch(namespace):
+                self.fail(
+                    node, "namespace-format", f"namespace {_clip(namespace)!r} must match [a-z][a-z0-9_]*"
+                )
+            if namespace in found:
+                self.fail(node, "duplicate-key", f"namespace {namespace!r} is listed twice")
+            found[namespace] = None
+        return tuple(found)
 
     def extends(self, node: yaml.Node | None) -> tuple[Extends, ...]:
         if node is None:
@@ -191,7 +221,7 @@ class _Reader:
             resolved.append(Extends(str(target), item.start_mark.line + 1))
         return tuple(resolved)
 
-    def metric(self, node: yaml.Node, namespace: str) -> MetricSpec:
+    def metric(self, node: yaml.Node, namespaces: tuple[str, ...]) -> MetricSpec:
         fields = self.mapping(node, "a metric", _METRIC_KEYS)
         name = self.string(self.required(fields, node, "name", "a metric"), "name")
         what = f"metric {name!r}"
@@ -218,7 +248,7 @@ class _Reader:
             name=name,
             type=kind,
             help=help_text.strip(),
-            namespace=namespace,
+            namespace=_namespace_of(name, namespaces),
             unit=unit or Unit.NONE,
             labels=labels,
             buckets=buckets,
@@ -226,6 +256,7 @@ class _Reader:
             replaced_by=self.optional(fields, "replaced_by", lambda n: self.string(n, what)),
             multiprocess_mode=mode,
             component=self.optional(fields, "component", lambda n: self.string(n, what)),
+            provided_by=self.optional(fields, "provided_by", lambda n: self.string(n, what)),
             location=self.location(node),
         )
 
@@ -236,24 +267,47 @@ class _Reader:
         for key_node, value_node in self.pairs(node, f"{what}: labels"):
             name = key_node.value
             where = f"{what}: label {name!r}"
-            fields = self.mapping(value_node, where, _LABEL_KEYS)
-            if ("values" in fields) == ("max_values" in fields):
-                self.fail(
-                    value_node,
-                    "label-spec",
-                    f"{where} needs exactly one of 'values: [...]' (closed set) "
-                    "or 'max_values: N' (open, capped)",
-                )
-            values = None
-            max_values = None
-            if "values" in fields:
-                values = self.label_values(fields["values"], where)
-            else:
-                max_values = self.integer(fields["max_values"], f"{where}: max_values")
-                if max_values < 1:
-                    self.fail(fields["max_values"], "label-spec", f"{where}: max_values must be >= 1")
+            values, max_values = self.label(value_node, where)
             specs.append(LabelSpec(name, values, max_values, self.location(key_node)))
         return tuple(specs)
+
+    def label(self, node: yaml.Node, where: str) -> tuple[tuple[str, ...] | None, int | None]:
+        """A label's ``(values, max_values)``: a closed set, or an open one with its cap."""
+        if isinstance(node, yaml.ScalarNode) and node.value == _OPEN:
+            return None, DEFAULT_OPEN_LABEL_CAP
+        if isinstance(node, yaml.ScalarNode):
+            self.fail(
+                node,
+                "label-spec",
+                f"{where} needs exactly one of 'values: [...]' (closed set) or 'open', "
+                f"not {_clip(str(node.value))!r}",
+            )
+        fields = self.mapping(node, where, _LABEL_KEYS)
+        if "open" in fields:
+            is_open = self.scalar(fields["open"], f"{where}: open")
+            if is_open is not True:
+                self.fail(
+                    fields["open"],
+                    "label-spec",
+                    f"{where}: 'open' can only be true (a closed set lists its values)",
+                )
+        open_set = "open" in fields or "max_values" in fields
+        if ("values" in fields) == open_set:
+            self.fail(
+                node,
+                "label-spec",
+                f"{where} needs exactly one of 'values: [...]' (closed set) "
+                f"or 'open' (any value, at most {DEFAULT_OPEN_LABEL_CAP} distinct; "
+                "'{open: true, max_values: N}' sets another cap)",
+            )
+        if "values" in fields:
+            return self.label_values(fields["values"], where), None
+        if "max_values" not in fields:
+            return None, DEFAULT_OPEN_LABEL_CAP
+        max_values = self.integer(fields["max_values"], f"{where}: max_values")
+        if max_values < 1:
+            self.fail(fields["max_values"], "label-spec", f"{where}: max_values must be >= 1")
+        return None, max_values
 
     def label_values(self, node: yaml.Node, where: str) -> tuple[str, ...]:
         items = self.sequence(node, f"{where}: values")
@@ -370,6 +424,13 @@ class _Reader:
         except ValueError:
             allowed = ", ".join(member.value for member in kind)
             self.fail(node, "enum-value", f"{what} {value!r} is not one of {allowed}")
+
+
+def _namespace_of(name: str, namespaces: tuple[str, ...]) -> str:
+    """The namespace ``name`` lies in: the longest of the file's that prefixes it (``app_jobs``
+    before ``app``), or the file's main one when none does (lint then says so)."""
+    matching = [ns for ns in namespaces if name.startswith(ns + "_")]
+    return max(matching, key=len) if matching else namespaces[0]
 
 
 def _file_problem(path: Path) -> str | None:

@@ -15,6 +15,12 @@ import attrs
 
 from cadmetrics.errors import ContractError
 
+#: The cap of an open label declared without one (``tenant: open``): distinct values admitted
+#: per process before the overflow value takes over. One hundred values are already a hundred
+#: series per combination of the other labels; a label past that is usually an id, which belongs
+#: in a log or a trace, not in a label.
+DEFAULT_OPEN_LABEL_CAP = 100
+
 #: The one value that replaces a label value the contract does not admit (production mode).
 #: Verification accepts it for every label, because the overflow counter already reports it.
 OVERFLOW_VALUE = "__overflow__"
@@ -88,7 +94,7 @@ UNKNOWN_LOCATION = Location("<unknown>")
 @attrs.frozen
 class LabelSpec:
     """One label of a metric: a closed set of ``values``, or an open set capped at
-    ``max_values`` distinct values per process."""
+    ``max_values`` distinct values per process (written ``open`` for the default cap)."""
 
     name: str
     values: tuple[str, ...] | None = None
@@ -120,6 +126,10 @@ class MetricSpec:
     replaced_by: str | None = None
     multiprocess_mode: str | None = None
     component: str | None = None
+    #: Who registers the metric when it is not cadmetrics (``prometheus_client`` for its
+    #: ``process_*`` and ``python_*`` collectors, or the host's own code): the contract declares
+    #: and verifies it, and Telemetry never creates it, so the two never fight over the name.
+    provided_by: str | None = None
     location: Location = attrs.field(default=UNKNOWN_LOCATION, eq=False)
 
     @property
@@ -133,13 +143,35 @@ class MetricSpec:
         return None
 
 
+def definition_difference(first: MetricSpec, second: MetricSpec) -> str:
+    """How two declarations of one name differ, as a clause for a message (``""`` when alike):
+    two definitions with different labels are the case a registry hides, the first one
+    registered winning silently."""
+    if first.type is not second.type:
+        return f" as a {first.type}, here as a {second.type}"
+    if first.label_names != second.label_names:
+        return (
+            f" with labels ({', '.join(first.label_names) or 'none'}), "
+            f"here with ({', '.join(second.label_names) or 'none'})"
+        )
+    if first != attrs.evolve(second, namespace=first.namespace):
+        return " with another definition"
+    return ""
+
+
 @attrs.frozen
 class ContractPart:
-    """One file that went into a contract: its namespace, its own version and where it is."""
+    """One file that went into a contract: its namespaces (the first is its main one), its own
+    version and where it is."""
 
     namespace: str
     version: str
     path: str
+    namespaces: tuple[str, ...] = attrs.field()
+
+    @namespaces.default
+    def _only_the_main_namespace(self) -> tuple[str, ...]:
+        return (self.namespace,)
 
 
 @attrs.frozen
@@ -162,7 +194,7 @@ class Contract:
 
     @property
     def namespaces(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(part.namespace for part in self.parts))
+        return tuple(dict.fromkeys(ns for part in self.parts for ns in part.namespaces))
 
     @property
     def version(self) -> str:
@@ -193,6 +225,10 @@ class Contract:
                 f"metric {name!r} is declared as a {spec.type} ({spec.location}), not a {type}"
             )
         return spec
+
+    def emitted_here(self) -> Iterator[MetricSpec]:
+        """The metrics cadmetrics' Telemetry creates: all but those another library provides."""
+        return (spec for spec in self.metrics if spec.provided_by is None)
 
     def owns(self, name: str) -> bool:
         """True when ``name`` lies in one of the contract's namespaces (``ns_...``)."""

@@ -194,7 +194,7 @@ def _check_labels(samples: list[Sample], spec: MetricSpec) -> list[Violation]:
     problems: list[Violation] = []
     declared = set(spec.label_names)
     tolerated = {"pid"} if _multiprocess_pid(samples, spec) else set()
-    reported: set[frozenset[str]] = set()
+    label_sets: dict[frozenset[str], None] = {}
     values: dict[str, set[str]] = defaultdict(set)
     for sample in samples:
         labels = {
@@ -204,19 +204,25 @@ def _check_labels(samples: list[Sample], spec: MetricSpec) -> list[Violation]:
             and k not in tolerated
             and not (k == "le" and sample.name.endswith("_bucket"))
         }
-        names = frozenset(labels)
-        if names != declared and names not in reported:
-            reported.add(names)
-            problems.append(
-                Violation(
-                    Kind.LABELS,
-                    spec.name,
-                    f"labels ({', '.join(sorted(names)) or 'none'}) differ from the declared "
-                    f"({', '.join(sorted(declared)) or 'none'})",
-                )
-            )
+        label_sets.setdefault(frozenset(labels))
         for key, value in labels.items():
             values[key].add(value)
+    shown = [f"({', '.join(sorted(names)) or 'none'})" for names in label_sets]
+    expected = f"({', '.join(sorted(declared)) or 'none'})"
+    if len(label_sets) > 1:
+        # the mark of one name defined twice (two modules, two registries) with different labels
+        problems.append(
+            Violation(
+                Kind.LABELS,
+                spec.name,
+                f"exported with {len(label_sets)} label sets {', '.join(shown)}: one name defined "
+                f"more than once with different labels? declared {expected}",
+            )
+        )
+    elif label_sets and next(iter(label_sets)) != declared:
+        problems.append(
+            Violation(Kind.LABELS, spec.name, f"labels {shown[0]} differ from the declared {expected}")
+        )
     for label in spec.labels:
         found = values.get(label.name, set()) - {OVERFLOW_VALUE}
         if label.values is not None:

@@ -75,7 +75,8 @@ class Telemetry:
         # Every declared metric is created in every backend now: registration conflicts show
         # at start-up, and the exposition lists every family (HELP/TYPE) from the first scrape.
         self._bound: dict[str, list[BackendMetric]] = {
-            spec.name: [backend.bind(spec) for backend in self.backends] for spec in self.contract
+            spec.name: [backend.bind(spec) for backend in self.backends]
+            for spec in self.contract.emitted_here()
         }
         self._instruments: dict[str, Instrument] = {}
         self._overflow: Counter | None = None
@@ -105,6 +106,11 @@ class Telemetry:
         found = self._instruments.get(name)
         if found is None:
             spec = self.contract.require(name, kind)
+            if spec.provided_by is not None:
+                raise ContractError(
+                    f"metric {name!r} is provided by {spec.provided_by} ({spec.location}); "
+                    "cadmetrics declares and verifies it but never creates it"
+                )
             with self._lock:
                 found = self._instruments.get(name)
                 if found is None:

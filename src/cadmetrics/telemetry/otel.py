@@ -147,7 +147,7 @@ def contract_views(contract: Contract) -> list[View]:
             instrument_name=otel_name(spec),
             aggregation=ExplicitBucketHistogramAggregation(boundaries=list(spec.buckets or ())),
         )
-        for spec in contract
+        for spec in contract.emitted_here()
         if spec.type is MetricType.HISTOGRAM
     ]
 
