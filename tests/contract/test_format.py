@@ -68,7 +68,8 @@ def test_an_open_label_admits_any_value_up_to_the_default_cap(tmp_path: Path) ->
         tmp_path / "c.yaml",
         "namespace: app\nversion: 1.0.0\nmetrics:\n"
         "  - name: app_jobs_total\n    type: counter\n    help: h\n"
-        "    labels:\n      tenant: open\n      queue: {open: true}\n      shard: {open: true, max_values: 8}\n",
+        "    labels:\n      tenant: open\n      queue: {open: true}\n"
+        "      shard: {open: true, max_values: 8}\n",
     )
     spec = host_contract(path).require("app_jobs_total")
     caps = {label.name: (label.closed, label.max_values) for label in spec.labels}
