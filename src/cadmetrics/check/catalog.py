@@ -18,7 +18,11 @@ import attrs
 
 from cadmetrics.check.findings import SUFFIX_TYPE, UNKNOWN_METRIC, Check
 from cadmetrics.check.labels import Kind, LabelSet, Value
+from cadmetrics.contract.compose import packaged_contract_path
 from cadmetrics.contract.model import Contract, MetricSpec, MetricType
+
+#: How many namespaces an unknown-metric message lists; past it, it says how many there are.
+_NAMESPACES_LISTED = 3
 
 #: The target labels Prometheus attaches to every scraped series by default.
 DEFAULT_SCRAPE_LABELS: tuple[str, ...] = ("job", "instance")
@@ -130,12 +134,45 @@ class Catalog:
                 return SUFFIX_TYPE, f"{base.name} is a {base.type}: only counters end in _total"
         message = f"metric {name} is not in the contract"
         if not self.contract.owns(name):
-            namespaces = ", ".join(self.contract.namespaces)
-            message += f" (it lies outside the contract's namespaces: {namespaces})"
-        near = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.75)
+            namespaces = self.contract.namespaces
+            if len(namespaces) <= _NAMESPACES_LISTED:
+                message += f" (it lies outside the contract's namespaces: {', '.join(namespaces)})"
+            else:
+                message += f" (it lies outside the contract's {len(namespaces)} namespaces)"
+        near = self.suggestions(name)
         if near:
             message += f"; did you mean {', '.join(near)}?"
         return UNKNOWN_METRIC, message
+
+    def suggestions(self, name: str) -> list[str]:
+        """The known names nearest ``name``: the host's own first (a host's typo is most likely
+        one of its own names, not one of the library's), then any other. A recorded series is
+        offered only when its labels are known (not built on unknown metrics) and it is not a
+        recording of the same wrong name (``job:x:rate5m`` for a wrong ``x``). A creation-time
+        series is offered only for a name that asks for one."""
+        library = str(packaged_contract_path())
+        own = [
+            series.name
+            for series in self._series.values()
+            if series.metric is not None and series.metric.location.path != library
+        ]
+        for pool in (own, self.names()):
+            near = [
+                candidate
+                for candidate in difflib.get_close_matches(name, pool, n=6, cutoff=0.75)
+                if self._known(candidate)
+                and name not in candidate
+                and (name.endswith("_created") or not candidate.endswith("_created"))
+            ]
+            if near:
+                return near[:3]
+        return []
+
+    def _known(self, name: str) -> bool:
+        series = self.lookup(name)
+        return series is not None and (
+            series.type is not SeriesType.UNKNOWN or series.value.shapes is not None
+        )
 
     def _series_of(self, spec: MetricSpec) -> list[Series]:
         labels = frozenset(spec.label_names) | self.scrape_labels

@@ -52,6 +52,7 @@ class ObservedFamily:
     unit: str | None = None
     buckets: tuple[float, ...] | None = None  # OTel explicit bounds, when known directly
     source_name: str = ""  # the name in the source (the OTel instrument name, say)
+    help: str = ""  # HELP text, or an OTel instrument's description
 
     @property
     def has_data(self) -> bool:
@@ -115,7 +116,16 @@ def from_prometheus_metrics(metrics: Iterable[Any], origin: str) -> Observation:
         if metric.type == "counter" and not name.endswith("_total"):
             name += "_total"
         samples, kind = _prometheus_samples(metric)
-        families.append(ObservedFamily(name, kind, samples, metric.unit or None, source_name=metric.name))
+        families.append(
+            ObservedFamily(
+                name,
+                kind,
+                samples,
+                metric.unit or None,
+                source_name=metric.name,
+                help=metric.documentation or "",
+            )
+        )
     return Observation(origin, tuple(families))
 
 
@@ -268,6 +278,7 @@ def _otel_family(metric: Any, by_otel_name: Mapping[str, Any]) -> ObservedFamily
         data=data,
         points=data.data_points,
         by_otel_name=by_otel_name,
+        description=metric.description or "",
     )
 
 
@@ -277,7 +288,14 @@ _TEMPORALITY = {0: "unspecified", 1: "delta"}
 
 
 def _family(
-    otel_name: str, unit: str, kind: str, *, data: Any, points: Iterable[Any], by_otel_name: Mapping[str, Any]
+    otel_name: str,
+    unit: str,
+    kind: str,
+    *,
+    data: Any,
+    points: Iterable[Any],
+    by_otel_name: Mapping[str, Any],
+    description: str = "",
 ) -> ObservedFamily:
     """One family from an OTel metric, whichever form it came in: ``kind`` is the SDK's data
     class name (``Sum``, ``Gauge``, ``Histogram``...), ``points`` carry ``attributes`` as a
@@ -315,7 +333,7 @@ def _family(
             samples.append(Sample(name + "_sum", labels, float(point.sum)))
         else:
             samples.append(Sample(name, labels, float(point.value)))
-    return ObservedFamily(name, exported_type, tuple(samples), unit, bounds, otel_name)
+    return ObservedFamily(name, exported_type, tuple(samples), unit, bounds, otel_name, description)
 
 
 def _histogram_samples(name: str, labels: LabelPairs, point: Any) -> list[Sample]:
@@ -357,7 +375,13 @@ def from_otlp(request: Any, contract: Contract, origin: str = "otlp") -> Observa
                 points = [_OtlpPoint.of(point) for point in data.data_points]
                 families.append(
                     _family(
-                        metric.name, metric.unit, kind, data=data, points=points, by_otel_name=by_otel_name
+                        metric.name,
+                        metric.unit,
+                        kind,
+                        data=data,
+                        points=points,
+                        by_otel_name=by_otel_name,
+                        description=metric.description,
                     )
                 )
     return Observation(origin, tuple(families), "otel")
