@@ -7,23 +7,14 @@ changes), 2 usage or input errors. Errors are one line on stderr, never a traceb
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from cadmetrics.contract.compose import load_contract
-from cadmetrics.contract.diff import diff_contracts
-from cadmetrics.contract.docs import render_markdown
-from cadmetrics.contract.lint import Severity, lint
-from cadmetrics.contract.model import Contract
-from cadmetrics.contract.observed import from_exposition
-from cadmetrics.contract.verify import verify
-from cadmetrics.errors import CadMetricsError, InputError
+from cadmetrics.errors import CadMetricsError
 
 OK, VIOLATIONS, USAGE = 0, 1, 2
 #: What a shell reports for a command whose reader went away (128 + SIGPIPE).
@@ -38,41 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    contract = commands.add_parser("contract", help="lint, verify, diff and document the contract")
-    actions = contract.add_subparsers(dest="action", required=True, metavar="ACTION")
-
-    lint_p = actions.add_parser("lint", help="check contract files against the lint rules")
-    lint_p.add_argument("paths", nargs="*", metavar="PATH", help="host contract files (default: none)")
-    lint_p.add_argument(
-        "--standalone", action="store_true", help="lint PATHs alone, without the library's contract"
-    )
-    lint_p.add_argument("--json", action="store_true", help="print findings as JSON")
-
-    verify_p = actions.add_parser("verify", help="verify a Prometheus exposition against the contract")
-    verify_p.add_argument(
-        "--exposition",
-        required=True,
-        metavar="FILE|URL",
-        help="exposition text: a file, - for stdin, or an http(s) URL",
-    )
-    _contract_option(verify_p)
-    verify_p.add_argument(
-        "--require-all", action="store_true", help="declared metrics never emitted are errors"
-    )
-    verify_p.add_argument("--json", action="store_true", help="print the report as JSON")
-
-    diff_p = actions.add_parser(
-        "diff", help="list breaking and compatible changes between two contract files"
-    )
-    diff_p.add_argument("old", metavar="OLD")
-    diff_p.add_argument("new", metavar="NEW")
-    diff_p.add_argument("--json", action="store_true", help="print the changes as JSON")
-
-    docs_p = actions.add_parser("docs", help="render the Markdown reference of every metric")
-    _contract_option(docs_p)
-    docs_p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
-    docs_p.add_argument("--check", metavar="FILE", help="exit 1 if FILE differs from a fresh rendering")
-
+    _add_contract_commands(commands)
     _add_check_commands(commands)
 
     scan_p = commands.add_parser(
@@ -127,6 +84,93 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_contract_commands(commands: Any) -> None:
+    """``contract lint|verify|diff|docs|infer``."""
+    contract = commands.add_parser("contract", help="lint, verify, diff and document the contract")
+    actions = contract.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    lint_p = actions.add_parser("lint", help="check contract files against the lint rules")
+    lint_p.add_argument("paths", nargs="*", metavar="PATH", help="host contract files (default: none)")
+    lint_p.add_argument(
+        "--standalone", action="store_true", help="lint PATHs alone, without the library's contract"
+    )
+    lint_p.add_argument("--json", action="store_true", help="print findings as JSON")
+
+    verify_p = actions.add_parser("verify", help="verify a Prometheus exposition against the contract")
+    verify_p.add_argument(
+        "--exposition",
+        required=True,
+        metavar="FILE|URL",
+        help="exposition text: a file, - for stdin, or an http(s) URL",
+    )
+    _contract_option(verify_p)
+    verify_p.add_argument(
+        "--require-all", action="store_true", help="declared metrics never emitted are errors"
+    )
+    _standalone_option(verify_p)
+    verify_p.add_argument(
+        "--coverage",
+        action="store_true",
+        help="list the declared metrics and closed label values never emitted",
+    )
+    verify_p.add_argument(
+        "--coverage-min",
+        "--metrics-coverage-min",
+        type=float,
+        metavar="RATIO",
+        help="exit 1 when fewer than RATIO (0 to 1) of the declared metrics were emitted",
+    )
+    verify_p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    infer_p = actions.add_parser("infer", help="draft a contract from what an application already exports")
+    infer_p.add_argument(
+        "--exposition",
+        action="append",
+        default=[],
+        metavar="FILE|URL",
+        help="exposition text (classic or OpenMetrics): a file, - for stdin, or an http(s) URL (repeatable)",
+    )
+    infer_p.add_argument(
+        "--otlp",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a serialized OTLP ExportMetricsServiceRequest (repeatable)",
+    )
+    infer_p.add_argument(
+        "--registry",
+        metavar="MODULE:NAME",
+        help="a live prometheus_client registry, imported (its module's code runs): label names and "
+        "buckets of metrics without series are kept",
+    )
+    infer_p.add_argument(
+        "--update", metavar="CONTRACT", help="draft only what CONTRACT lacks, as additions to it"
+    )
+    infer_p.add_argument(
+        "--closed-max",
+        type=int,
+        default=10,
+        metavar="N",
+        help="a label with at most N distinct values seen is drafted as a closed set (default 10)",
+    )
+    infer_p.add_argument(
+        "--draft-version", default="0.1.0", metavar="SEMVER", help="the draft's version (default 0.1.0)"
+    )
+    infer_p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+
+    diff_p = actions.add_parser(
+        "diff", help="list breaking and compatible changes between two contract files"
+    )
+    diff_p.add_argument("old", metavar="OLD")
+    diff_p.add_argument("new", metavar="NEW")
+    diff_p.add_argument("--json", action="store_true", help="print the changes as JSON")
+
+    docs_p = actions.add_parser("docs", help="render the Markdown reference of every metric")
+    _contract_option(docs_p)
+    docs_p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    docs_p.add_argument("--check", metavar="FILE", help="exit 1 if FILE differs from a fresh rendering")
+
+
 def _add_check_commands(commands: Any) -> None:
     """``check dashboards|rules``: PromQL in dashboards and rule files against the contract."""
     check_p = commands.add_parser(
@@ -142,6 +186,7 @@ def _add_check_commands(commands: Any) -> None:
             "paths", nargs="+", metavar="PATH", help=f"files, or directories to walk for {walked}"
         )
         _contract_option(target_p)
+        _standalone_option(target_p)
         target_p.add_argument(
             "--scrape-label",
             action="append",
@@ -194,6 +239,14 @@ def _contract_option(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="PATH",
         help="a host contract file added to the library's (repeatable)",
+    )
+
+
+def _standalone_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--standalone",
+        action="store_true",
+        help="the --contract files alone, without the library's contract and plugins'",
     )
 
 
@@ -257,6 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.target,
                 args.paths,
                 contract_paths=args.contract,
+                standalone=args.standalone,
                 scrape_labels=args.scrape_label,
                 rules=getattr(args, "rules", []),
                 as_json=args.json,
@@ -275,7 +329,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 prometheus=args.prometheus,
             )
             return OK if passed else VIOLATIONS
-        return _contract_command(args)
+        from cadmetrics.commands.contract import run_contract
+
+        return run_contract(args, sys.stdout)
     except CadMetricsError as exc:
         print(f"cadmetrics: error: {exc}", file=sys.stderr)
         return USAGE
@@ -293,82 +349,6 @@ def _reader_gone() -> int:
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
     return CLOSED_PIPE
-
-
-def _contract_command(args: argparse.Namespace) -> int:
-    if args.action == "lint":
-        return _lint(args)
-    if args.action == "verify":
-        contract = load_contract(*args.contract)
-        text = _read_exposition(args.exposition)
-        report = verify(from_exposition(text, args.exposition), contract, require_all=args.require_all)
-        print(report.to_json() if args.json else report.render())
-        return OK if report.ok else VIOLATIONS
-    if args.action == "diff":
-        old = _standalone(args.old)
-        new = _standalone(args.new)
-        result = diff_contracts(old, new)
-        print(result.to_json() if args.json else result.render())
-        return VIOLATIONS if result.breaking else OK
-    return _docs(args)
-
-
-def _lint(args: argparse.Namespace) -> int:
-    contract = load_contract(*args.paths, library=not args.standalone or not args.paths, check=False)
-    findings = lint(contract)
-    if args.json:
-        print(json.dumps([f.to_dict() for f in findings], indent=2))
-    else:
-        for finding in findings:
-            print(f"{finding.severity.value}: {finding}")
-        files = ", ".join(part.path for part in contract.parts)
-        print(f"{len(contract)} metrics in {files}: {len(findings)} finding(s)")
-    return VIOLATIONS if any(f.severity is Severity.ERROR for f in findings) else OK
-
-
-def _docs(args: argparse.Namespace) -> int:
-    text = render_markdown(load_contract(*args.contract))
-    if args.check:
-        current = _read_text(args.check)
-        if current != text:
-            print(
-                f"{args.check} is stale: regenerate it with `cadmetrics contract docs --output {args.check}`"
-            )
-            return VIOLATIONS
-        return OK
-    if args.output:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"cannot write {args.output}: {exc}") from None
-    else:
-        sys.stdout.write(text)
-    return OK
-
-
-def _standalone(path: str) -> Contract:
-    return load_contract(path, library=False, entry_points=False, check=False)
-
-
-def _read_text(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from None
-
-
-def _read_exposition(source: str) -> str:
-    if source == "-":
-        return sys.stdin.read()
-    if source.startswith(("http://", "https://")):
-        request = urllib.request.Request(source, headers={"Accept": "text/plain;version=0.0.4"})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                body: bytes = response.read()
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            raise InputError(f"cannot fetch {source}: {exc}") from None
-        return body.decode("utf-8", errors="replace")
-    return _read_text(source)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cadmetrics.contract.compose import ENTRY_POINT_GROUP, load_contract
+from cadmetrics.contract.compose import ENTRY_POINT_GROUP, load_contract, packaged_contract_path
 from cadmetrics.errors import ContractCollisionError, ContractLoadError
 from tests.conftest import ContractWriter
 
@@ -100,3 +100,14 @@ def test_a_broken_entry_point_is_a_load_error(installed_plugin: Path) -> None:
     installed_plugin.write_text("namespace: plugin\nversion: 1.0.0\nmetrics: oops\n")
     with pytest.raises(ContractLoadError, match=r"plugin.yaml:3: \[schema-type\]"):
         load_contract()
+
+
+def test_a_version_of_the_library_contract_replaces_the_installed_one(tmp_path: Path) -> None:
+    """``contract lint contracts/metrics.yaml`` inside the repository, while a wheel's copy is
+    what is installed: the file given is linted, not reported as colliding with itself."""
+    edited = tmp_path / "metrics.yaml"
+    text = packaged_contract_path().read_text(encoding="utf-8")
+    edited.write_text(text.replace("version: 1.0.0", "version: 1.1.0", 1), encoding="utf-8")
+    contract = load_contract(edited, entry_points=False)
+    assert [part.path for part in contract.parts] == [str(edited)]
+    assert contract.version == "1.1.0"

@@ -46,7 +46,9 @@ def test_names_round_trip_through_the_prometheus_exporter(
     direct_registry = CollectorRegistry()
     exercise(Telemetry(library_contract, [provider, direct_registry], strict=True))
 
-    families = {f.name for f in from_registry(exporter_registry).families} - {"target"}  # target_info
+    families = {f.name for f in from_registry(exporter_registry).families} - {
+        "target_info"
+    }  # the resource, stored as a gauge
     assert families == {spec.name for spec in library_contract}
     # the exporter's series are the prometheus backend's, sample for sample
     assert series(exporter_registry) == series(direct_registry)

@@ -1,2 +1,2 @@
-"""The ``cadmetrics`` subcommands that drive a component (scan, extract, vectors, drift,
-check): the command-line layer over the components' public functions, beside ``cli.py``."""
+"""The ``cadmetrics`` subcommands (contract, scan, extract, vectors, drift, check): the
+command-line layer over the library's public functions, beside ``cli.py``."""

@@ -15,7 +15,7 @@ from cadmetrics.check.catalog import DEFAULT_SCRAPE_LABELS
 from cadmetrics.check.findings import Finding
 from cadmetrics.check.limits import DEFAULT_LIMITS, Limits
 from cadmetrics.check.promql import promql
-from cadmetrics.contract.compose import load_contract
+from cadmetrics.commands.contract import command_contract
 from cadmetrics.contract.lint import Severity
 from cadmetrics.errors import InputError
 
@@ -27,6 +27,7 @@ def run_check(
     paths: Sequence[str],
     *,
     contract_paths: Sequence[str] = (),
+    standalone: bool = False,
     scrape_labels: Sequence[str] = (),
     rules: Sequence[str] = (),
     as_json: bool = False,
@@ -41,7 +42,7 @@ def run_check(
     from cadmetrics.check.grafana import check_dashboard
     from cadmetrics.check.rules import RuleSet
 
-    contract = load_contract(*contract_paths)
+    contract = command_contract(list(contract_paths), standalone=standalone)
     labels = tuple(dict.fromkeys((*DEFAULT_SCRAPE_LABELS, *scrape_labels)))
     errors: list[InputError] = []
     if target == "dashboards":

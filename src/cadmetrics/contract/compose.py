@@ -108,6 +108,27 @@ def compose(files: Sequence[ContractFile]) -> Contract:
     return Contract(parts=parts, metrics=tuple(metrics))
 
 
+def _without_replaced_library(files: list[ContractFile]) -> list[ContractFile]:
+    """``files`` less the installed library contract when another file is a version of it: the
+    same main namespace and at least half of its metric names (``contract lint
+    contracts/metrics.yaml`` inside the repository, while a wheel's copy is installed). That
+    file replaces the installed one instead of colliding with it name by name; a host file that
+    merely redeclares a library metric still collides."""
+    installed = _identity(packaged_contract_path())
+    library = next((f for f in files if _identity(Path(f.path)) == installed), None)
+    if library is None:
+        return files
+    names = {spec.name for spec in library.metrics}
+
+    def is_version(file: ContractFile) -> bool:
+        shared = names.intersection(spec.name for spec in file.metrics)
+        return file.namespace == library.namespace and 2 * len(shared) >= len(names)
+
+    if any(is_version(f) for f in files if f is not library):
+        return [f for f in files if f is not library]
+    return files
+
+
 def entry_point_paths() -> list[Path]:
     """Contract files contributed by installed plugins through the entry point group."""
     paths: list[Path] = []
@@ -149,7 +170,10 @@ def load_contract(
     sources.extend(paths)
     if not sources:
         raise ContractError("no contract files to load (library=False and no paths given)")
-    contract = compose(read_files(sources))
+    files = read_files(sources)
+    if library and paths:
+        files = _without_replaced_library(files)
+    contract = compose(files)
     if check:
         errors = [f for f in lint(contract) if f.severity is Severity.ERROR]
         if errors:

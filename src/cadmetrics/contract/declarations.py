@@ -63,7 +63,7 @@ def read_declarations(registry: Any) -> Declarations:
             found[declaration.name] = declaration
         elif not _is_library_collector(collector):
             unread.append(type(collector).__name__)
-    notes = ()
+    notes: tuple[str, ...] = ()
     if unread:
         notes = (
             "collectors without readable declarations (their families are drafted from their "

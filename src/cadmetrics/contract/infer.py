@@ -68,8 +68,6 @@ _TYPES = {"counter": MetricType.COUNTER, "gauge": MetricType.GAUGE, "histogram":
 _AS_GAUGE = {
     "unknown": "untyped in the source; declared as a gauge",
     "untyped": "untyped in the source; declared as a gauge",
-    "info": "an info metric (value 1, the facts in its labels); declared as a gauge",
-    "stateset": "a state set (one series per state, 1 for the current one); declared as a gauge",
 }
 _NAMESPACE = re.compile(r"([a-z][a-z0-9]*)_")
 _UNIT_BY_SUFFIX = {unit.suffix: unit for unit in Unit if unit is not Unit.NONE}
@@ -183,12 +181,12 @@ def _merge(families: Iterable[ObservedFamily]) -> dict[str, ObservedFamily]:
 def _creation_time(
     name: str, families: Mapping[str, ObservedFamily], declared: Mapping[str, Declaration]
 ) -> bool:
-    """prometheus_client's classic text exports a counter's or histogram's creation time as a
-    gauge family ``x_created``; it is part of that metric, not one to declare."""
+    """prometheus_client's classic text exports a counter's, histogram's or summary's creation
+    time as a gauge family ``x_created``; it is part of that metric, not one to declare."""
     if not name.endswith("_created"):
         return False
     stem = name.removesuffix("_created")
-    for owner, kind in ((stem + "_total", "counter"), (stem, "histogram")):
+    for owner, kind in ((stem + "_total", "counter"), (stem, "histogram"), (stem, "summary")):
         found = families.get(owner)
         if (found is not None and found.type == kind) or (owner in declared and declared[owner].type == kind):
             return True
@@ -255,7 +253,9 @@ def _unit(name: str, family: ObservedFamily | None, notes: dict[str, str]) -> Un
     stem = name.removesuffix("_total")
     unit = next((u for suffix, u in _UNIT_BY_SUFFIX.items() if stem.endswith(suffix)), Unit.NONE)
     carried = family.unit if family is not None else None
-    carried_unit = _OTEL_UNITS.get(carried or "") or next((u for u in Unit if u.value == carried), None)
+    carried_unit: Unit | None = _OTEL_UNITS.get(carried or "")
+    if carried_unit is None:
+        carried_unit = next((u for u in Unit if u.value == carried), None)
     if unit is not Unit.NONE and carried_unit is not unit:
         notes["unit"] = f"from the name's suffix {unit.suffix}"
     elif unit is Unit.NONE and carried and carried_unit is not Unit.NONE:
@@ -299,9 +299,8 @@ def _labels(
             notes[f"label:{name}"] = "open: no series yet, no value seen"
             specs.append(LabelSpec(name, None, DEFAULT_OPEN_LABEL_CAP))
         elif len(values) <= closed_max and "" not in values:
-            notes[f"label:{name}"] = (
-                f"closed: the {len(values)} value(s) seen {scrape}; add any it may also take"
-            )
+            seen_values = "the value" if len(values) == 1 else f"the {len(values)} values"
+            notes[f"label:{name}"] = f"closed: {seen_values} seen {scrape}; add any it may also take"
             specs.append(LabelSpec(name, tuple(values)))
         else:
             notes[f"label:{name}"] = f"open: {len(values)} distinct values seen {scrape}"

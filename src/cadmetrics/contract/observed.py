@@ -115,7 +115,10 @@ def from_prometheus_metrics(metrics: Iterable[Any], origin: str) -> Observation:
         name = metric.name
         if metric.type == "counter" and not name.endswith("_total"):
             name += "_total"
+        if metric.type == "info" and not name.endswith("_info"):
+            name += "_info"
         samples, kind = _prometheus_samples(metric)
+        kind = _STORED_AS.get(kind, kind)
         families.append(
             ObservedFamily(
                 name,
@@ -127,6 +130,13 @@ def from_prometheus_metrics(metrics: Iterable[Any], origin: str) -> Observation:
             )
         )
     return Observation(origin, tuple(families))
+
+
+#: OpenMetrics types Prometheus stores as gauges: an info metric ``x`` is the gauge ``x_info``
+#: (value 1, the facts in its labels), a state set one gauge series per state. The classic text
+#: format writes them so; reading them as gauges makes a live registry, OpenMetrics and
+#: classic text agree.
+_STORED_AS = {"info": "gauge", "stateset": "gauge"}
 
 
 def _prometheus_samples(metric: Any) -> tuple[tuple[Sample, ...], str]:

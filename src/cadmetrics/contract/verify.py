@@ -5,6 +5,8 @@ exactly the declared label names, admitted label values (closed sets; open sets 
 ``max_values``; the overflow value is always admitted, its counter tells the story), the
 declared buckets and, where the source carries it, the declared unit. Declared metrics that
 were never emitted are reported as absent: a warning, or an error with ``require_all``.
+An untyped family (``unknown``) satisfies a declared gauge: it claims no type, and Prometheus
+stores it as a gauge.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Iterable
 
 import attrs
 
+from cadmetrics.contract.coverage import Coverage, emitted_values
 from cadmetrics.contract.model import OVERFLOW_VALUE, Contract, MetricSpec, MetricType
 from cadmetrics.contract.naming import otel_unit
 from cadmetrics.contract.observed import AUXILIARY_SUFFIXES, Observation, ObservedFamily, Sample
@@ -60,6 +63,7 @@ class VerificationReport:
     violations: tuple[Violation, ...]
     checked: tuple[str, ...]  # declared families found with data
     foreign: int  # families outside the contract's namespaces, not checked
+    coverage: Coverage | None = None
 
     @property
     def errors(self) -> tuple[Violation, ...]:
@@ -69,7 +73,8 @@ class VerificationReport:
     def ok(self) -> bool:
         return not self.errors
 
-    def render(self) -> str:
+    def render(self, *, coverage: bool = False) -> str:
+        """The verdict and every violation; with ``coverage``, what was never emitted too."""
         warnings = len(self.violations) - len(self.errors)
         verdict = "PASS" if self.ok else "FAIL"
         lines = [
@@ -79,6 +84,8 @@ class VerificationReport:
         ]
         for v in sorted(self.violations, key=lambda v: (not v.error, v.metric, v.kind)):
             lines.append(f"  {'error' if v.error else 'warning':7} {v.kind:11} {v.metric}: {v.message}")
+        if coverage and self.coverage is not None:
+            lines.extend(self.coverage.render())
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, object]:
@@ -88,6 +95,7 @@ class VerificationReport:
             "checked": list(self.checked),
             "foreign": self.foreign,
             "violations": [v.to_dict() for v in self.violations],
+            "coverage": self.coverage.to_dict() if self.coverage is not None else None,
         }
 
     def to_json(self) -> str:
@@ -136,7 +144,8 @@ def verify_all(
             where = "never emitted" if spec.name in exported else "not exported at all"
             violations.append(Violation(Kind.ABSENT, spec.name, f"declared but {where}", require_all))
     origin = " + ".join(obs.origin for obs in sources) or "<nothing>"
-    return VerificationReport(origin, tuple(violations), tuple(checked), foreign)
+    coverage = Coverage.of(contract, checked, emitted_values(sources, contract))
+    return VerificationReport(origin, tuple(violations), tuple(checked), foreign, coverage)
 
 
 def _creation_time_of_declared(name: str, contract: Contract) -> bool:
@@ -154,7 +163,8 @@ def _creation_time_of_declared(name: str, contract: Contract) -> bool:
 
 def _check_family(family: ObservedFamily, spec: MetricSpec, source_format: str) -> list[Violation]:
     problems: list[Violation] = []
-    if family.type != spec.type.value:
+    untyped_gauge = family.type == "unknown" and spec.type is MetricType.GAUGE
+    if family.type != spec.type.value and not untyped_gauge:
         problems.append(
             Violation(Kind.TYPE, spec.name, f"exported as {family.type}, declared as {spec.type}")
         )
