@@ -230,3 +230,41 @@ def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
     os.close(writing)
     assert child.returncode == 141
     assert child.stderr == ""
+
+
+def test_verify_reports_coverage_and_fails_below_a_minimum(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, write_contract: ContractWriter
+) -> None:
+    pytest.importorskip("prometheus_client")
+    host = write_contract(
+        "- {name: myhost_jobs_total, type: counter, help: h, labels: {queue: {values: [fast, slow]}}}\n"
+        "- {name: myhost_workers, type: gauge, help: h}"
+    )
+    exposition = tmp_path / "host.prom"
+    exposition.write_text('# TYPE myhost_jobs_total counter\nmyhost_jobs_total{queue="fast"} 2\n')
+    standalone = (
+        "contract",
+        "verify",
+        "--standalone",
+        "--contract",
+        str(host),
+        "--exposition",
+        str(exposition),
+    )
+    code, out, _ = run(capsys, *standalone, "--coverage")
+    assert code == 0
+    assert "coverage: 1 of 2 declared metrics emitted (50%), 1 of 2 closed label values (50%)" in out
+    assert "    myhost_workers" in out and "    myhost_jobs_total queue: slow" in out
+    code, out, _ = run(capsys, *standalone, "--metrics-coverage-min", "0.9")
+    assert code == 1 and "coverage 50.0% is below the required 90.0%" in out
+    code, out, _ = run(capsys, *standalone, "--coverage-min", "0.5", "--json")
+    assert code == 0 and json.loads(out)["coverage"]["metrics"]["missing"] == ["myhost_workers"]
+    code, _, err = run(capsys, *standalone, "--coverage-min", "2")
+    assert code == 2 and "between 0 and 1" in err
+    code, out, _ = run(capsys, "contract", "verify", "--contract", str(host), "--exposition", str(exposition))
+    assert code == 0  # with the library's contract too: its metrics are merely absent
+
+
+def test_lint_of_the_repositorys_own_contract_lints_that_file(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "contract", "lint", str(ROOT / "contracts" / "metrics.yaml"))
+    assert code == 0 and "0 finding(s)" in out and "collision" not in out

@@ -130,3 +130,43 @@ def test_the_fixtures_validate_with_or_without_backends(host: pytest.Pytester) -
     result = host.runpytest_subprocess("--metrics-contract", "host.yaml")
     result.assert_outcomes(passed=1)
     assert result.ret == 0
+
+
+@needs_prometheus
+def test_coverage_lists_what_no_test_emitted(host: pytest.Pytester) -> None:
+    host.makepyfile(test_strict=STRICT_ONLY)
+    result = host.runpytest_subprocess("--metrics-contract", "host.yaml")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        [
+            "cadmetrics coverage: 1 of 2 declared metrics emitted (50%), 1 of 2 closed label values (50%)",
+            "  metrics never emitted:",
+            "    myhost_workers",
+            "  closed label values never emitted:",
+            "    myhost_jobs_total queue: slow",
+        ]
+    )
+
+
+@needs_prometheus
+@pytest.mark.parametrize("where", ["option", "ini"])
+def test_a_coverage_minimum_fails_the_run_below_it(host: pytest.Pytester, where: str) -> None:
+    host.makepyfile(test_strict=STRICT_ONLY)
+    if where == "ini":
+        host.makeini("[pytest]\nmetrics_contract = host.yaml\nmetrics_coverage_min = 0.9\n")
+        result = host.runpytest_subprocess()
+    else:
+        result = host.runpytest_subprocess("--metrics-contract", "host.yaml", "--metrics-coverage-min", "0.9")
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["cadmetrics: coverage 50.0% is below the required 90.0%"])
+    relaxed = host.runpytest_subprocess("--metrics-contract", "host.yaml", "--metrics-coverage-min", "0.5")
+    if where == "option":
+        assert relaxed.ret == 0
+
+
+def test_a_coverage_minimum_that_is_not_a_ratio_is_a_usage_error(host: pytest.Pytester) -> None:
+    host.makepyfile(test_strict=STRICT_ONLY)
+    result = host.runpytest_subprocess("--metrics-contract", "host.yaml", "--metrics-coverage-min", "90")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*must be a ratio between 0 and 1, not '90'*"])

@@ -3,7 +3,9 @@
 Installed with cadmetrics (entry point ``pytest11``). It adds ``--metrics-contract PATH``
 (repeatable; also the ``metrics_contract`` ini option) for the host's own contract and
 ``--metrics-require-all`` (every metric the host declares must be emitted by some test; with
-no host contract, every metric of the library's), and the fixtures:
+no host contract, every metric of the library's), ``--metrics-coverage-min RATIO`` (also the
+``metrics_coverage_min`` ini option: fail the run when the tests emitted fewer than that share
+of those metrics), and the fixtures:
 
 - ``metrics_contract``: the composed contract (library + host files), once per session;
 - ``telemetry``: a fresh, strict Telemetry per test, on every installed backend;
@@ -13,11 +15,13 @@ no host contract, every metric of the library's), and the fixtures:
   (``with metrics.delta(name, **labels) as d: ...; d.value``).
 
 Whatever the tests emitted through these fixtures is verified at the end of the session, and
-any violation fails the run, even when every test passed.
+any violation fails the run, even when every test passed. The summary reports coverage: which
+of those metrics, and which declared values of their closed labels, some test emitted.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,6 +30,7 @@ import attrs
 import pytest
 
 from cadmetrics.contract.compose import load_contract, packaged_contract_path
+from cadmetrics.contract.coverage import Coverage, LabelValue, emitted_values
 from cadmetrics.contract.model import Contract, MetricSpec
 from cadmetrics.contract.observed import require_declared
 from cadmetrics.contract.verify import Kind, VerificationReport, Violation, verify_all
@@ -39,9 +44,11 @@ class _SessionRecord:
 
     paths: list[str]
     require_all: bool
+    coverage_min: float | None = None
     contract: Contract | None = None
     used: bool = False
     checked: dict[str, None] = attrs.Factory(dict)
+    values: set[LabelValue] = attrs.Factory(set)
     violations: list[tuple[str, Violation]] = attrs.Factory(list)
     report: VerificationReport | None = None
 
@@ -69,18 +76,44 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="fail the run if a declared metric was never emitted through the telemetry fixture",
     )
+    group.addoption(
+        "--metrics-coverage-min",
+        default=None,
+        metavar="RATIO",
+        help="fail the run if tests emitted fewer than RATIO (0 to 1) of the declared metrics",
+    )
     parser.addini(
         "metrics_contract",
         "host contract files added to the cadmetrics contract",
         type="paths",
         default=[],
     )
+    parser.addini(
+        "metrics_coverage_min",
+        "the least share (0 to 1) of declared metrics the tests must emit",
+        default="",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     paths = [str(p) for p in config.getini("metrics_contract")]
     paths += list(config.getoption("metrics_contract") or [])
-    config.stash[_RECORD] = _SessionRecord(paths, bool(config.getoption("metrics_require_all")))
+    minimum = config.getoption("metrics_coverage_min") or config.getini("metrics_coverage_min") or None
+    config.stash[_RECORD] = _SessionRecord(
+        paths, bool(config.getoption("metrics_require_all")), _ratio(minimum)
+    )
+
+
+def _ratio(text: object) -> float | None:
+    if text is None:
+        return None
+    try:
+        ratio = float(str(text))
+    except ValueError:
+        ratio = math.nan
+    if not 0.0 <= ratio <= 1.0:
+        raise pytest.UsageError(f"metrics coverage minimum must be a ratio between 0 and 1, not {text!r}")
+    return ratio
 
 
 @pytest.fixture(scope="session")
@@ -96,8 +129,10 @@ def _captured(request: pytest.FixtureRequest, metrics_contract: Contract) -> Ite
     captured = CapturedTelemetry(metrics_contract, strict=True)
     try:
         yield captured
-        report = verify_all(captured.observations(), metrics_contract)
+        observations = captured.observations()
+        report = verify_all(observations, metrics_contract)
         record.checked.update(dict.fromkeys(captured.telemetry.emitted()))
+        record.values.update(emitted_values(observations, metrics_contract))
         record.violations.extend((request.node.nodeid, v) for v in report.errors if v.kind is not Kind.ABSENT)
     finally:
         captured.close()
@@ -165,22 +200,32 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     contract = record.load()
     violations = [v for _, v in record.violations]
+    required = _required(contract)
     if record.require_all:
-        for spec in _required(contract):
+        for spec in required:
             if spec.name not in record.checked:
                 violations.append(Violation(Kind.ABSENT, spec.name, "declared but no test emitted it"))
-    record.report = VerificationReport("tests", tuple(violations), tuple(record.checked), 0)
-    if not record.report.ok and session.exitstatus == pytest.ExitCode.OK:
+    coverage = Coverage.of(required, record.checked, record.values)
+    record.report = VerificationReport("tests", tuple(violations), tuple(record.checked), 0, coverage)
+    failed = not record.report.ok or _below_minimum(record)
+    if failed and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+def _below_minimum(record: _SessionRecord) -> bool:
+    coverage = record.report.coverage if record.report is not None else None
+    return record.coverage_min is not None and coverage is not None and coverage.ratio < record.coverage_min
+
+
 def _required(contract: Contract) -> list[MetricSpec]:
-    """What ``--metrics-require-all`` requires: the host's own declarations (its files and
-    plugins'), or, when only the library's contract is loaded, all of it. A host is not asked
-    to emit the metrics of library components it does not use."""
+    """What ``--metrics-require-all`` requires and coverage counts: the host's own declarations
+    (its files and plugins'), or, when only the library's contract is loaded, all of it. A host
+    is not asked to emit the metrics of library components it does not use, nor those another
+    library provides (``provided_by``), which no test emits through Telemetry."""
     library = str(packaged_contract_path())
-    own = [spec for spec in contract if spec.location.path != library]
-    return own or list(contract)
+    emitted = list(contract.emitted_here())
+    own = [spec for spec in emitted if spec.location.path != library]
+    return own or emitted
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -189,6 +234,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     report = record.report
     declared = len(record.load())
+    _write_coverage(terminalreporter, record)
     if report.ok:
         terminalreporter.write_line(
             f"cadmetrics: metrics emitted by tests agree with the contract "
@@ -201,3 +247,19 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for violation in report.errors:
         if violation.kind is Kind.ABSENT:
             terminalreporter.write_line(f"{violation.kind} {violation.metric}: {violation.message}")
+
+
+def _write_coverage(terminalreporter: Any, record: _SessionRecord) -> None:
+    coverage = record.report.coverage if record.report is not None else None
+    if coverage is None:
+        return
+    below = _below_minimum(record)
+    lines = coverage.render()
+    terminalreporter.write_line(f"cadmetrics {lines[0]}", red=below)
+    for line in lines[1:]:
+        terminalreporter.write_line(line)
+    if below:
+        terminalreporter.write_line(
+            f"cadmetrics: coverage {coverage.ratio:.1%} is below the required {record.coverage_min:.1%}",
+            red=True,
+        )

@@ -141,3 +141,15 @@ def test_the_package_imports_without_the_parser() -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert "pip install 'cadmetrics[check]'" in result.stdout
+
+
+def test_standalone_checks_against_the_hosts_contract_alone(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, write_contract: ContractWriter
+) -> None:
+    host = write_contract("- {name: myhost_jobs_total, type: counter, help: h}")
+    library = rules(tmp_path, "cadmetrics_model_rollback_level > 0", "library.yaml")
+    assert run(capsys, "check", "rules", "--contract", str(host), str(library))[0] == 0
+    code, out, _ = run(capsys, "check", "rules", "--standalone", "--contract", str(host), str(library))
+    assert code == 1 and "metric cadmetrics_model_rollback_level is not in the contract" in out
+    code, _, err = run(capsys, "check", "rules", "--standalone", str(library))
+    assert code == 2 and "--standalone needs the host's contract" in err
