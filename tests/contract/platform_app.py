@@ -87,5 +87,6 @@ def exposition(openmetrics: bool = False) -> str:
     if openmetrics:
         from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
-        return generate_openmetrics(REGISTRY).decode()
+        text: bytes = generate_openmetrics(REGISTRY)  # type: ignore[no-untyped-call]
+        return text.decode()
     return generate_latest(REGISTRY).decode()
