@@ -112,6 +112,37 @@ def _otlp(data: bytes) -> object:
     return verify(from_otlp(data, contract, "fuzz.otlp"), contract)
 
 
+def _infer(data: bytes) -> object:
+    """A draft from any exposition that parses must load and lint clean as it is written."""
+    from cadmetrics.contract.compose import compose
+    from cadmetrics.contract.draft import render_draft
+    from cadmetrics.contract.infer import infer_contract
+    from cadmetrics.contract.lint import Severity, lint
+    from cadmetrics.contract.loader import parse_contract_text
+    from cadmetrics.contract.observed import from_exposition
+
+    draft = render_draft(
+        infer_contract([from_exposition(data.decode("utf-8", errors="replace"), "fuzz.prom")])
+    )
+    contract = compose([parse_contract_text(draft, "draft.yaml")])
+    errors = [str(f) for f in lint(contract) if f.severity is Severity.ERROR]
+    assert not errors, errors
+    return contract
+
+
+def _application_expositions() -> list[bytes]:
+    """An application's own exposition (tests/contract/platform_app.py), in both formats."""
+    import importlib
+    import sys
+
+    sys.modules.pop("tests.contract.platform_app", None)
+    app = importlib.import_module("tests.contract.platform_app")
+    app.serve_some_traffic()
+    texts = [app.exposition().encode(), app.exposition(openmetrics=True).encode()]
+    sys.modules.pop("tests.contract.platform_app", None)
+    return texts
+
+
 @functools.cache
 def _library() -> object:
     from cadmetrics import load_contract
@@ -200,6 +231,7 @@ SURFACES: Final = {
         Surface("iges", _iges_corpus, _extract_step, ("OCP",)),
         Surface("contract", lambda: _files(ASSETS, "metrics.yaml"), _contract),
         Surface("exposition", _expositions, _exposition, ("prometheus_client",)),
+        Surface("infer", _application_expositions, _infer, ("prometheus_client",)),
         Surface("otlp", _otlp_requests, _otlp, ("opentelemetry.exporter.otlp.proto.common",)),
         Surface("rules", lambda: _files(ASSETS / "alerts", "*.yaml"), _checked(".yaml"), _PROMQL),
         Surface("dashboards", lambda: _files(ASSETS / "dashboards", "*.json"), _checked(".json"), _PROMQL),
