@@ -182,3 +182,15 @@ def test_the_command_says_what_is_missing(capsys: pytest.CaptureFixture[str]) ->
     assert "needs a source" in capsys.readouterr().err
     assert main(["contract", "infer", "--registry", "no_such_module_here:R"]) == 2
     assert "cannot import no_such_module_here" in capsys.readouterr().err
+
+
+def test_a_closed_set_never_exceeds_what_the_loader_admits(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from cadmetrics.contract import loader
+
+    monkeypatch.setattr(loader, "MAX_LABEL_VALUES", 3)
+    lines = ["# TYPE app_jobs_total counter"] + [f'app_jobs_total{{queue="q{n}"}} 1' for n in range(5)]
+    draft = infer_contract([from_exposition("\n".join(lines) + "\n", "app.prom")], closed_max=1000)
+    _, contract = _load(render_draft(draft), tmp_path)
+    assert not contract.require("app_jobs_total").label("queue").closed  # type: ignore[union-attr]

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
+from cadmetrics.contract import loader
 from cadmetrics.contract.declarations import Declaration, Declarations
 from cadmetrics.contract.lint import Severity, lint
 from cadmetrics.contract.loader import DEFAULT_BUCKETS
@@ -298,7 +299,7 @@ def _labels(
         if not values:
             notes[f"label:{name}"] = "open: no series yet, no value seen"
             specs.append(LabelSpec(name, None, DEFAULT_OPEN_LABEL_CAP))
-        elif len(values) <= closed_max and "" not in values:
+        elif len(values) <= min(closed_max, loader.MAX_LABEL_VALUES) and "" not in values:
             seen_values = "the value" if len(values) == 1 else f"the {len(values)} values"
             notes[f"label:{name}"] = f"closed: {seen_values} seen {scrape}; add any it may also take"
             specs.append(LabelSpec(name, tuple(values)))
