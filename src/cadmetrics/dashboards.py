@@ -456,7 +456,7 @@ VECTORS = Dashboard(
 TELEMETRY = Dashboard(
     uid="cadmetrics-telemetry",
     title="cadmetrics / telemetry health",
-    description="The metrics themselves: label values the contract did not admit (sent to overflow).",
+    description="The telemetry itself: label values and span attributes the contract did not admit.",
     job_metric="cadmetrics_telemetry_label_overflow_total",
     rows=(
         Row(
@@ -471,9 +471,23 @@ TELEMETRY = Dashboard(
                         ),
                     ),
                     unit="ops",
-                    width=24,
+                    width=12,
                     description="Label values replaced by __overflow__: a closed set missed a value, or an "
                     "open label passed its limit. Each one hides a series from the dashboards.",
+                ),
+                Panel(
+                    "Span attribute overflow",
+                    (
+                        Query(
+                            "sum by (span, attribute) "
+                            f"({rate('cadmetrics_telemetry_span_attribute_overflow_total')})",
+                            "{{span}} {{attribute}}",
+                        ),
+                    ),
+                    unit="ops",
+                    width=12,
+                    description="Span attributes dropped or replaced by __overflow__: undeclared, of the "
+                    "wrong type, outside their set or required and missing. Traces lose them.",
                 ),
             ),
         ),

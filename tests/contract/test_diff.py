@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import textwrap
+from pathlib import Path
+
 import pytest
 
 from cadmetrics.contract.diff import Impact, diff_contracts
@@ -88,3 +91,47 @@ def test_a_breaking_change_without_a_major_bump_is_noted(write_contract: Contrac
         write_contract(BASE.replace("type: counter", "type: gauge"), name="v2.yaml", version="2.0.0")
     )
     assert not diff_contracts(before, next_major).needs_major_bump
+
+
+SPAN = (
+    "- name: myhost.jobs.run\n  help: h\n  attributes:\n    queue: {values: [fast, slow]}\n"
+    "    attempts: {type: int}\n  events:\n    - {name: retried, attributes: {attempt: {type: int}}}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "impact"),
+    [
+        ("- name: myhost.jobs.run", "- name: myhost.jobs.go", Impact.BREAKING),  # removed (+ added)
+        ("  help: h\n", "  help: h\n  kind: server\n", Impact.BREAKING),
+        ("    attempts: {type: int}\n", "", Impact.BREAKING),
+        ("attempts: {type: int}", "attempts: {type: float}", Impact.BREAKING),
+        ("[fast, slow]", "[fast]", Impact.BREAKING),
+        ("[fast, slow]", "[fast, slow, bulk]", Impact.COMPATIBLE),
+        ("attempts: {type: int}", "attempts: {type: int}\n    cached: {type: bool}", Impact.BREAKING),
+        (
+            "attempts: {type: int}",
+            "attempts: {type: int}\n    cached: {type: bool, required: false}",
+            Impact.COMPATIBLE,
+        ),
+        ("    - {name: retried, attributes: {attempt: {type: int}}}\n", "    []\n", Impact.BREAKING),
+        ("  events:\n", "  events:\n    - {name: paused}\n", Impact.COMPATIBLE),
+        ("{attempt: {type: int}}", "{attempt: {type: int}, delay: {type: float}}", Impact.BREAKING),
+    ],
+)
+def test_span_changes_are_classified(tmp_path: Path, old: str, new: str, impact: Impact) -> None:
+    def write(name: str, spans: str) -> Path:
+        path = tmp_path / name
+        path.write_text(
+            f"namespace: myhost\nversion: 1.0.0\nmetrics: []\nspans:\n{textwrap.indent(spans, '  ')}"
+        )
+        return path
+
+    assert old in SPAN
+    before = host_contract(write("old.yaml", SPAN))
+    after = host_contract(write("new.yaml", SPAN.replace(old, new, 1)))
+    result = diff_contracts(before, after)
+    assert result.changes, "no change found"
+    assert {change.impact for change in result.changes} >= {impact}
+    if impact is Impact.COMPATIBLE:
+        assert not result.breaking, result.render()

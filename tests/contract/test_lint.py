@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,68 @@ FAILING_EXAMPLES: list[tuple[Rule, str]] = [
 ]
 
 
+#: Span rules: (rule, the spans section, the metrics) of a file that breaks only that rule.
+SPAN_FAILING_EXAMPLES: list[tuple[Rule, str, str]] = [
+    (rules.SPAN_NAME, "- {name: myhost_jobs_run, help: h}", "[]"),
+    (rules.SPAN_NAME, "- {name: other.jobs.run, help: h}", "[]"),
+    (rules.HELP, "- {name: myhost.jobs.run, help: ''}", "[]"),
+    (rules.SPAN_ATTRIBUTES, "- {name: myhost.jobs.run, help: h, attributes: {Queue: open}}", "[]"),
+    (rules.SPAN_ATTRIBUTES, "- {name: myhost.jobs.run, help: h, attributes: {q: {values: ['', a]}}}", "[]"),
+    (
+        rules.SPAN_ATTRIBUTES,
+        "- {name: myhost.jobs.run, help: h, events: [{name: retried}, {name: retried}]}",
+        "[]",
+    ),
+    (
+        rules.DUPLICATE_SPAN,
+        "- {name: myhost.jobs.run, help: h}\n- {name: myhost.jobs.run, help: h}",
+        "[]",
+    ),
+    (
+        rules.SPAN_LABEL_CONFLICT,
+        "- {name: myhost.jobs.run, help: h, attributes: {queue: {values: [fast, bulk]}}}",
+        "[{name: myhost_jobs_total, type: counter, help: h, labels: {queue: {values: [fast, slow]}}}]",
+    ),
+    (
+        rules.SPAN_LABEL_CONFLICT,
+        "- {name: myhost.jobs.run, help: h, attributes: {queue: {type: int}}}",
+        "[{name: myhost_jobs_total, type: counter, help: h, labels: {queue: {values: [fast, slow]}}}]",
+    ),
+    (
+        rules.SPAN_LABEL_CONFLICT,
+        "- {name: myhost.jobs.run, help: h, attributes: {queue: open}}",
+        "[{name: myhost_jobs_total, type: counter, help: h, labels: {queue: {values: [fast, slow]}}}]",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("rule", "spans", "metrics"), SPAN_FAILING_EXAMPLES, ids=lambda x: getattr(x, "name", "")
+)
+def test_each_span_rule_fails_its_example(tmp_path: Path, rule: Rule, spans: str, metrics: str) -> None:
+    path = tmp_path / "host.yaml"
+    body = textwrap.indent(spans, "  ")
+    path.write_text(
+        f"namespace: myhost\nversion: 1.0.0\nmetrics: {metrics}\nspans:\n{body}\n", encoding="utf-8"
+    )
+    findings = lint(host_contract(path))
+    assert [f.rule for f in findings] == [rule], [str(f) for f in findings]
+    assert findings[0].location.path == str(path) and findings[0].location.line >= 5
+
+
+def test_a_span_attribute_agreeing_with_its_label_is_clean(tmp_path: Path) -> None:
+    path = tmp_path / "host.yaml"
+    path.write_text(
+        "namespace: myhost\nversion: 1.0.0\n"
+        "metrics: [{name: myhost_jobs_total, type: counter, help: h,"
+        " labels: {queue: {values: [fast, slow]}}}]\n"
+        "spans:\n  - {name: myhost.jobs.run, help: h, attributes: {queue: {values: [fast]}, n: {type: int}},"
+        " events: [{name: retried, attributes: {attempt: {type: int}}}]}\n",
+        encoding="utf-8",
+    )
+    assert lint(host_contract(path)) == []
+
+
 @pytest.mark.parametrize(("rule", "metrics"), FAILING_EXAMPLES, ids=lambda x: getattr(x, "name", ""))
 def test_each_rule_fails_its_example(write_contract: ContractWriter, rule: Rule, metrics: str) -> None:
     path = write_contract(metrics)
@@ -96,7 +159,8 @@ def test_each_rule_fails_its_example(write_contract: ContractWriter, rule: Rule,
 
 
 def test_every_rule_has_a_failing_example() -> None:
-    assert {rule for rule, _ in FAILING_EXAMPLES} == set(RULES)
+    exemplified = {rule for rule, _ in FAILING_EXAMPLES} | {rule for rule, _, _ in SPAN_FAILING_EXAMPLES}
+    assert exemplified == set(RULES)
     assert len({rule.id for rule in RULES}) == len(RULES)
 
 

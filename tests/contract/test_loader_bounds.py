@@ -77,7 +77,7 @@ def test_the_duplicate_check_of_a_closed_label_is_linear(monkeypatch: pytest.Mon
     monkeypatch.setattr(loader, "MAX_LABEL_VALUES", 100_000)
     items = [scalar(f"v{i}", line) for line, i in enumerate(range(50_000), start=1)]
     items.append(scalar("v0", 50_001))
-    reader = loader._Reader("x.yaml")
+    reader = loader.Reader("x.yaml")
     with pytest.raises(ContractLoadError, match=r"^x.yaml:50001: .*'v0' is listed twice"):
         reader.label_values(yaml.SequenceNode(SEQ, items, mark(1)), "label 'k'")
 

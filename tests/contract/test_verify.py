@@ -299,3 +299,19 @@ def test_one_name_exported_with_two_label_sets_is_named_as_a_double_definition(c
     [violation] = verify(from_exposition(text), contract).errors
     assert violation.kind is Kind.LABELS
     assert "exported with 2 label sets (route), (model)" in violation.message
+
+
+def test_exemplars_are_accepted_with_trace_ids_only(contract: Contract) -> None:
+    def openmetrics(exemplar: str) -> str:
+        return (
+            "# TYPE myhost_latency_seconds histogram\n"
+            f'myhost_latency_seconds_bucket{{le="0.1"}} 1 # {exemplar} 0.05\n'
+            'myhost_latency_seconds_bucket{le="1.0"} 1\nmyhost_latency_seconds_bucket{le="+Inf"} 1\n'
+            "myhost_latency_seconds_count 1\nmyhost_latency_seconds_sum 0.05\n# EOF\n"
+        )
+
+    good = openmetrics('{trace_id="0af7651916cd43dd8448eb211c80319c",span_id="b7ad6b7169203331"}')
+    assert verify(from_exposition(good), contract).errors == ()
+    bad = openmetrics('{trace_id="0af7651916cd43dd8448eb211c80319c",user="alice"}')
+    [violation] = verify(from_exposition(bad), contract).errors
+    assert violation.kind is Kind.EXEMPLAR and "(trace_id, user)" in violation.message

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cadmetrics.contract.lint import Severity, lint
 from cadmetrics.contract.loader import ContractFile, parse_contract_file
-from cadmetrics.contract.model import Contract, ContractPart, MetricSpec, definition_difference
+from cadmetrics.contract.model import Contract, ContractPart, MetricSpec, SpanSpec, definition_difference
 from cadmetrics.errors import ContractCollisionError, ContractError, ContractLoadError
 
 ENTRY_POINT_GROUP = "cadmetrics.contracts"
@@ -105,7 +105,27 @@ def compose(files: Sequence[ContractFile]) -> Contract:
             owner_file.setdefault(spec.name, file.path)
             metrics.append(spec)
     parts = tuple(ContractPart(f.namespace, f.version, f.path, f.namespaces) for f in files)
-    return Contract(parts=parts, metrics=tuple(metrics))
+    return Contract(parts=parts, metrics=tuple(metrics), spans=_spans(files))
+
+
+def _spans(files: Sequence[ContractFile]) -> tuple[SpanSpec, ...]:
+    """Every file's spans; a span name declared by two files is a collision, as for metrics
+    (twice in one file is left to lint, rule CM020)."""
+    owner: dict[str, tuple[str, SpanSpec]] = {}
+    spans: list[SpanSpec] = []
+    for file in files:
+        for span in file.spans:
+            earlier = owner.setdefault(span.name, (file.path, span))
+            if earlier[0] != file.path:
+                raise ContractCollisionError(
+                    file.path,
+                    span.location.line,
+                    "collision",
+                    f"span {span.name!r} is already declared in {earlier[1].location}; each span "
+                    "belongs to exactly one contract file",
+                )
+            spans.append(span)
+    return tuple(spans)
 
 
 def _without_replaced_library(files: list[ContractFile]) -> list[ContractFile]:

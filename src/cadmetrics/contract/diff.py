@@ -1,8 +1,10 @@
 """Comparing two versions of a contract: which changes break dashboards, alerts and hosts.
 
 Breaking: a metric removed, its type, unit or buckets changed, a label added or removed, a
-closed set of values narrowed (or an open label closed, or its cap lowered). Everything else
-(new metrics, new values, help text, stability) is compatible. A breaking change should come
+closed set of values narrowed (or an open label closed, or its cap lowered). For spans: a span,
+attribute or event removed, a kind or an attribute's type changed, a closed set narrowed, a
+required attribute added or an optional one made required. Everything else (new metrics, spans,
+events, optional attributes, values, help text, stability) is compatible. A breaking change should come
 with a new major version; the diff says so when it does not.
 """
 
@@ -14,7 +16,7 @@ import re
 
 import attrs
 
-from cadmetrics.contract.model import Contract, LabelSpec, MetricSpec
+from cadmetrics.contract.model import AttributeSpec, Contract, LabelSpec, MetricSpec, SpanSpec
 
 
 class Impact(enum.StrEnum):
@@ -85,7 +87,65 @@ def diff_contracts(old: Contract, new: Contract) -> ContractDiff:
     for spec in new:
         if spec.name not in old:
             changes.append(Change(Impact.COMPATIBLE, spec.name, f"metric added ({spec.type})"))
+    for span in old.spans:
+        other_span = new.span(span.name)
+        if other_span is None:
+            changes.append(Change(Impact.BREAKING, span.name, "span removed"))
+        else:
+            changes.extend(_span_changes(span, other_span))
+    for span in new.spans:
+        if old.span(span.name) is None:
+            changes.append(Change(Impact.COMPATIBLE, span.name, "span added"))
     return ContractDiff(old.version, new.version, tuple(changes))
+
+
+def _span_changes(old: SpanSpec, new: SpanSpec) -> list[Change]:
+    out = []
+    if old.kind is not new.kind:
+        out.append(Change(Impact.BREAKING, old.name, f"kind changed from {old.kind} to {new.kind}"))
+    out += [Change(i, old.name, w) for i, w in _attribute_changes(old.attributes, new.attributes, "")]
+    new_events = {event.name: event for event in new.events}
+    for event in old.events:
+        if event.name not in new_events:
+            out.append(Change(Impact.BREAKING, old.name, f"event {event.name!r} removed"))
+            continue
+        where = f"event {event.name!r}: "
+        changed = _attribute_changes(event.attributes, new_events[event.name].attributes, where)
+        out += [Change(i, old.name, w) for i, w in changed]
+    out += [
+        Change(Impact.COMPATIBLE, old.name, f"event {event.name!r} added")
+        for event in new.events
+        if old.event(event.name) is None
+    ]
+    if old.help != new.help:
+        out.append(Change(Impact.COMPATIBLE, old.name, "help text changed"))
+    return out
+
+
+def _attribute_changes(
+    old: tuple[AttributeSpec, ...], new: tuple[AttributeSpec, ...], where: str
+) -> list[tuple[Impact, str]]:
+    out: list[tuple[Impact, str]] = []
+    new_by_name = {attribute.name: attribute for attribute in new}
+    old_names = {attribute.name for attribute in old}
+    for attribute in old:
+        other = new_by_name.get(attribute.name)
+        what = f"{where}attribute {attribute.name!r}"
+        if other is None:
+            out.append((Impact.BREAKING, f"{what} removed"))
+            continue
+        if attribute.type is not other.type:
+            out.append((Impact.BREAKING, f"{what}: type changed from {attribute.type} to {other.type}"))
+            continue
+        if other.required and not attribute.required:
+            out.append((Impact.BREAKING, f"{what}: now required"))
+        out += _label_changes(attribute, other, what)
+    for attribute in new:
+        if attribute.name not in old_names:
+            impact = Impact.BREAKING if attribute.required else Impact.COMPATIBLE
+            needed = "required" if attribute.required else "optional"
+            out.append((impact, f"{where}{needed} attribute {attribute.name!r} added"))
+    return out
 
 
 def _metric_changes(old: MetricSpec, new: MetricSpec) -> list[Change]:
@@ -110,9 +170,8 @@ def _metric_changes(old: MetricSpec, new: MetricSpec) -> list[Change]:
         if label.name not in new_labels:
             breaking(f"label {label.name!r} removed")
         else:
-            out.extend(
-                Change(impact, name, what) for impact, what in _label_changes(label, new_labels[label.name])
-            )
+            changed = _label_changes(label, new_labels[label.name], f"label {label.name!r}")
+            out.extend(Change(impact, name, what) for impact, what in changed)
     for label in new.labels:
         if label.name not in old_labels:
             breaking(f"label {label.name!r} added")
@@ -125,8 +184,9 @@ def _metric_changes(old: MetricSpec, new: MetricSpec) -> list[Change]:
     return out
 
 
-def _label_changes(old: LabelSpec, new: LabelSpec) -> list[tuple[Impact, str]]:
-    where = f"label {old.name!r}"
+def _label_changes(
+    old: LabelSpec | AttributeSpec, new: LabelSpec | AttributeSpec, where: str
+) -> list[tuple[Impact, str]]:
     if old.values is not None and new.values is not None:
         removed = [v for v in old.values if v not in new.values]
         added = [v for v in new.values if v not in old.values]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from cadmetrics.contract.model import Contract, MetricSpec, Stability
+from cadmetrics.contract.model import AttributeSpec, Contract, MetricSpec, Stability
 from cadmetrics.contract.naming import otel_name, otel_unit
 
 
@@ -42,7 +42,39 @@ def render_markdown(contract: Contract) -> str:
         lines.append("")
         for spec in specs:
             lines.extend(_metric_section(spec))
+    if contract.spans:
+        lines.extend(_spans_section(contract))
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _spans_section(contract: Contract) -> list[str]:
+    lines = [
+        "## Spans",
+        "",
+        "Traced when OpenTelemetry tracing is on. Attributes outside their declaration are dropped",
+        "or replaced by `__overflow__` and counted on `cadmetrics_telemetry_span_attribute_overflow_total`.",
+        "",
+    ]
+    for span in contract.spans:
+        lines += [f"### {span.name}", "", span.help, "", f"- kind: {span.kind}"]
+        if span.component:
+            lines.append(f"- component: {span.component}")
+        lines.extend(_attribute_lines(span.attributes, "- attributes:", "  "))
+        for event in span.events:
+            lines.append(f"- event `{event.name}`")
+            lines.extend(_attribute_lines(event.attributes, "  - attributes:", "    "))
+        lines.append("")
+    return lines
+
+
+def _attribute_lines(attributes: tuple[AttributeSpec, ...], heading: str, indent: str) -> list[str]:
+    if not attributes:
+        return []
+    lines = [heading]
+    for attribute in attributes:
+        needed = "" if attribute.required else ", optional"
+        lines.append(f"{indent}- `{attribute.name}` ({attribute.type}{needed}): {attribute.describe()}")
+    return lines
 
 
 def _metric_section(spec: MetricSpec) -> list[str]:

@@ -17,10 +17,13 @@ import attrs
 from cadmetrics.contract.model import (
     DEFAULT_OPEN_LABEL_CAP,
     OVERFLOW_VALUE,
+    AttributeSpec,
+    AttributeType,
     Contract,
     Location,
     MetricSpec,
     MetricType,
+    SpanSpec,
     Stability,
     Unit,
     definition_difference,
@@ -105,6 +108,22 @@ OPEN_LABEL_CAP = Rule(
     "open-label-cap",
     f"an open label's cap is at most {MAX_OPEN_LABEL_CAP} distinct values",
 )
+SPAN_NAME = Rule(
+    "CM018",
+    "span-name",
+    "span names are dotted lower-case words starting with their namespace (ns.component.operation)",
+)
+SPAN_ATTRIBUTES = Rule(
+    "CM019",
+    "span-attributes",
+    "span and event attribute names are dotted lower-case words, closed values non-empty, events unique",
+)
+DUPLICATE_SPAN = Rule("CM020", "duplicate-span", "no two spans share a name")
+SPAN_LABEL_CONFLICT = Rule(
+    "CM021",
+    "span-label-conflict",
+    "a span attribute named like a metric label admits no value the label does not",
+)
 
 RULES = (
     NAME_FORMAT,
@@ -124,6 +143,10 @@ RULES = (
     NEGATIVE_BUCKETS,
     NAME_COLLISION,
     OPEN_LABEL_CAP,
+    SPAN_NAME,
+    SPAN_ATTRIBUTES,
+    DUPLICATE_SPAN,
+    SPAN_LABEL_CONFLICT,
 )
 
 _METRIC_NAME = re.compile(r"[a-z_][a-z0-9_]*")
@@ -245,7 +268,85 @@ def lint(contract: Contract) -> list[Finding]:
         else:
             findings.extend(_collisions(spec, occupied))
         findings.extend(_replacement(spec, contract))
+    findings.extend(_span_findings(contract))
     return findings
+
+
+_SPAN_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
+_ATTRIBUTE_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
+
+
+def _span_findings(contract: Contract) -> Iterator[Finding]:
+    labels = _label_domains(contract)
+    seen: dict[str, SpanSpec] = {}
+    for span in contract.spans:
+        problems: list[tuple[Rule, str]] = []
+        if not _SPAN_NAME.fullmatch(span.name):
+            problems.append(
+                (SPAN_NAME, f"span {span.name!r} is not dotted lower-case words (ns.component.op)")
+            )
+        elif not span.name.startswith(span.namespace + "."):
+            problems.append((SPAN_NAME, f"span {span.name!r} does not start with {span.namespace + '.'!r}"))
+        if not span.help.strip():
+            problems.append((HELP, f"span {span.name!r} has no help text"))
+        problems.extend(_attribute_problems(span.attributes, f"span {span.name!r}"))
+        event_names: set[str] = set()
+        for event in span.events:
+            if not _ATTRIBUTE_NAME.fullmatch(event.name):
+                problems.append((SPAN_ATTRIBUTES, f"event {event.name!r} is not dotted lower-case words"))
+            if event.name in event_names:
+                problems.append((SPAN_ATTRIBUTES, f"event {event.name!r} is declared twice"))
+            event_names.add(event.name)
+            problems.extend(_attribute_problems(event.attributes, f"event {event.name!r}"))
+        for attribute in span.attributes:
+            conflict = _conflict(attribute, labels[attribute.name]) if attribute.name in labels else ""
+            if conflict:
+                problems.append((SPAN_LABEL_CONFLICT, f"attribute {attribute.name!r} {conflict}"))
+        earlier = seen.setdefault(span.name, span)
+        if earlier is not span:
+            problems.append((DUPLICATE_SPAN, f"span {span.name!r} is already declared at {earlier.location}"))
+        for rule, message in problems:
+            yield Finding(rule, message, span.location, span.name)
+
+
+def _attribute_problems(attributes: tuple[AttributeSpec, ...], owner: str) -> Iterator[tuple[Rule, str]]:
+    for attribute in attributes:
+        if not _ATTRIBUTE_NAME.fullmatch(attribute.name):
+            yield SPAN_ATTRIBUTES, f"{owner}: attribute {attribute.name!r} is not dotted lower-case words"
+        if any(not value for value in attribute.values or ()):
+            yield SPAN_ATTRIBUTES, f"{owner}: attribute {attribute.name!r} lists an empty value"
+        if attribute.max_values is not None and attribute.max_values > MAX_OPEN_LABEL_CAP:
+            yield (
+                OPEN_LABEL_CAP,
+                f"{owner}: attribute {attribute.name!r} admits {attribute.max_values} values",
+            )
+
+
+def _label_domains(contract: Contract) -> dict[str, frozenset[str] | None]:
+    """Every metric label name and the values it admits across the contract (None: open)."""
+    domains: dict[str, frozenset[str] | None] = {}
+    for spec in contract:
+        for label in spec.labels:
+            if label.values is None or (label.name in domains and domains[label.name] is None):
+                domains[label.name] = None
+            else:
+                domains[label.name] = domains.get(label.name, frozenset()) | frozenset(label.values)  # type: ignore[operator]
+    return domains
+
+
+def _conflict(attribute: AttributeSpec, domain: frozenset[str] | object | None) -> str:
+    """How ``attribute`` contradicts the metric label of its name (``""`` when it does not):
+    a dashboard that filters a label by a span's attribute value must find it there."""
+    if domain is None or not isinstance(domain, frozenset):
+        return ""  # no such label, or an open one
+    if attribute.type is not AttributeType.STRING:
+        return f"is a {attribute.type}, but the metric label of that name is a string"
+    if attribute.values is None:
+        return f"admits any value, but the metric label of that name admits only {', '.join(sorted(domain))}"
+    stray = sorted(set(attribute.values) - domain)
+    if stray:
+        return f"admits {', '.join(stray)}, which the metric label of that name never takes"
+    return ""
 
 
 def _namespace(spec: MetricSpec, namespaces: tuple[str, ...]) -> Iterator[Finding]:

@@ -9,6 +9,7 @@ Naming conventions are not checked here: that is :mod:`cadmetrics.contract.lint`
 
 from __future__ import annotations
 
+import enum
 import math
 import re
 from collections.abc import Callable
@@ -26,16 +27,18 @@ from cadmetrics.contract.model import (
     Location,
     MetricSpec,
     MetricType,
+    SpanSpec,
     Stability,
     Unit,
 )
+from cadmetrics.contract.span_schema import read_span
 from cadmetrics.errors import ContractLoadError
 
 #: prometheus_client's default buckets, used when a histogram declares none, so that the
 #: Prometheus and OpenTelemetry backends agree (their own defaults differ).
 DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
-_TOP_KEYS = ("namespace", "namespaces", "version", "extends", "metrics")
+_TOP_KEYS = ("namespace", "namespaces", "version", "extends", "metrics", "spans")
 _METRIC_KEYS = (
     "name",
     "type",
@@ -74,7 +77,7 @@ MAX_CONTRACT_CHARS = 400_000
 _SHOWN_CHARS = 120
 _YAML_TAG = "tag:yaml.org,2002:"
 
-_E = TypeVar("_E", MetricType, Unit, Stability)
+_E = TypeVar("_E", bound=enum.Enum)
 _T = TypeVar("_T")
 
 
@@ -95,6 +98,7 @@ class ContractFile:
     version: str
     extends: tuple[Extends, ...]
     metrics: tuple[MetricSpec, ...]
+    spans: tuple[SpanSpec, ...] = ()
 
     @property
     def namespace(self) -> str:
@@ -104,7 +108,7 @@ class ContractFile:
 
 def parse_contract_text(text: str, path: str) -> ContractFile:
     """Parse contract YAML ``text``; ``path`` is used in messages and to resolve ``extends``."""
-    return _Reader(path).contract(text)
+    return Reader(path).contract(text)
 
 
 def parse_contract_file(path: str | Path) -> ContractFile:
@@ -119,7 +123,7 @@ def parse_contract_file(path: str | Path) -> ContractFile:
     return parse_contract_text(text, shown)
 
 
-class _Reader:
+class Reader:
     """Reads the node tree of one file; ``fail`` turns any problem into a located error."""
 
     def __init__(self, path: str) -> None:
@@ -129,6 +133,9 @@ class _Reader:
     def fail(self, node: yaml.Node | None, rule: str, message: str) -> NoReturn:
         line = node.start_mark.line + 1 if node is not None else 0
         raise ContractLoadError(self.path, line, rule, message)
+
+    def is_null(self, node: yaml.Node) -> bool:
+        return _is_null(node)
 
     def location(self, node: yaml.Node) -> Location:
         return Location(self.path, node.start_mark.line + 1)
@@ -177,7 +184,11 @@ class _Reader:
         metrics_node = self.required(fields, root, "metrics", "the contract")
         items = self.sequence(metrics_node, "metrics")
         metrics = tuple(self.metric(item, namespaces) for item in items)
-        return ContractFile(self.path, namespaces, version, extends, metrics)
+        spans_node = fields.get("spans")
+        spans: tuple[SpanSpec, ...] = ()
+        if spans_node is not None and not _is_null(spans_node):
+            spans = tuple(read_span(self, item, namespaces) for item in self.sequence(spans_node, "spans"))
+        return ContractFile(self.path, namespaces, version, extends, metrics, spans)
 
     def namespaces(self, fields: dict[str, yaml.Node], root: yaml.Node) -> tuple[str, ...]:
         """``namespace: app`` or ``namespaces: [app, jobs, ...]``: the name prefixes the file
@@ -395,6 +406,12 @@ class _Reader:
         value = self.scalar(node, what)
         if not isinstance(value, str):
             self.fail(node, "schema-type", f"{what} must be a string, not {value!r}")
+        return value
+
+    def boolean(self, node: yaml.Node, what: str) -> bool:
+        value = self.scalar(node, what)
+        if not isinstance(value, bool):
+            self.fail(node, "schema-type", f"{what} must be true or false, not {value!r}")
         return value
 
     def integer(self, node: yaml.Node, what: str) -> int:

@@ -143,6 +143,94 @@ class MetricSpec:
         return None
 
 
+class SpanKind(enum.StrEnum):
+    """OpenTelemetry's span kinds."""
+
+    INTERNAL = "internal"
+    SERVER = "server"
+    CLIENT = "client"
+    PRODUCER = "producer"
+    CONSUMER = "consumer"
+
+
+class AttributeType(enum.StrEnum):
+    """The value types a span attribute may declare (OpenTelemetry's primitive types)."""
+
+    STRING = "string"
+    INT = "int"
+    FLOAT = "float"
+    BOOL = "bool"
+
+    def admits(self, value: object) -> bool:
+        """Whether ``value`` is of this type as OpenTelemetry stores it (a bool is no int)."""
+        if self is AttributeType.STRING:
+            return isinstance(value, str)
+        if self is AttributeType.BOOL:
+            return isinstance(value, bool)
+        if self is AttributeType.INT:
+            return isinstance(value, int) and not isinstance(value, bool)
+        return isinstance(value, float | int) and not isinstance(value, bool)
+
+
+@attrs.frozen
+class AttributeSpec:
+    """One attribute of a span or span event: its type, a closed set of ``values`` (strings or
+    integers, written as strings) or an open set capped at ``max_values`` (strings only), and
+    whether every span must carry it."""
+
+    name: str
+    type: AttributeType = AttributeType.STRING
+    values: tuple[str, ...] | None = None
+    max_values: int | None = None
+    required: bool = True
+    location: Location = attrs.field(default=UNKNOWN_LOCATION, eq=False)
+
+    @property
+    def closed(self) -> bool:
+        return self.values is not None
+
+    def describe(self) -> str:
+        if self.values is not None:
+            return "one of " + ", ".join(self.values)
+        if self.max_values is not None:
+            return f"any {self.type} (at most {self.max_values} distinct)"
+        return f"any {self.type}"
+
+
+@attrs.frozen
+class EventSpec:
+    """One event a span may record, with its attributes."""
+
+    name: str
+    attributes: tuple[AttributeSpec, ...] = ()
+    location: Location = attrs.field(default=UNKNOWN_LOCATION, eq=False)
+
+    def attribute(self, name: str) -> AttributeSpec | None:
+        return next((a for a in self.attributes if a.name == name), None)
+
+
+@attrs.frozen
+class SpanSpec:
+    """One declared span: its name (``namespace.component.operation``), kind, attributes and
+    events."""
+
+    name: str
+    help: str
+    namespace: str
+    kind: SpanKind = SpanKind.INTERNAL
+    attributes: tuple[AttributeSpec, ...] = ()
+    events: tuple[EventSpec, ...] = ()
+    component: str | None = None
+    stability: Stability = Stability.STABLE
+    location: Location = attrs.field(default=UNKNOWN_LOCATION, eq=False)
+
+    def attribute(self, name: str) -> AttributeSpec | None:
+        return next((a for a in self.attributes if a.name == name), None)
+
+    def event(self, name: str) -> EventSpec | None:
+        return next((e for e in self.events if e.name == name), None)
+
+
 def definition_difference(first: MetricSpec, second: MetricSpec) -> str:
     """How two declarations of one name differ, as a clause for a message (``""`` when alike):
     two definitions with different labels are the case a registry hides, the first one
@@ -184,13 +272,19 @@ class Contract:
 
     parts: tuple[ContractPart, ...]
     metrics: tuple[MetricSpec, ...]
+    spans: tuple[SpanSpec, ...] = ()
     _by_name: Mapping[str, MetricSpec] = attrs.field(init=False, repr=False, eq=False)
+    _spans_by_name: Mapping[str, SpanSpec] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         by_name: dict[str, MetricSpec] = {}
         for spec in self.metrics:
             by_name.setdefault(spec.name, spec)
         object.__setattr__(self, "_by_name", by_name)
+        spans: dict[str, SpanSpec] = {}
+        for span in self.spans:
+            spans.setdefault(span.name, span)
+        object.__setattr__(self, "_spans_by_name", spans)
 
     @property
     def namespaces(self) -> tuple[str, ...]:
@@ -225,6 +319,22 @@ class Contract:
                 f"metric {name!r} is declared as a {spec.type} ({spec.location}), not a {type}"
             )
         return spec
+
+    def span(self, name: str) -> SpanSpec | None:
+        return self._spans_by_name.get(name)
+
+    def require_span(self, name: str) -> SpanSpec:
+        """The span called ``name``, or a :class:`ContractError` with the nearest names."""
+        spec = self._spans_by_name.get(name)
+        if spec is None:
+            near = difflib.get_close_matches(name, list(self._spans_by_name), n=3)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            raise ContractError(f"span {name!r} is not declared in the contract{hint}")
+        return spec
+
+    def owns_span(self, name: str) -> bool:
+        """True when span ``name`` lies in one of the contract's namespaces (``ns.``...)."""
+        return any(name.startswith(ns + ".") for ns in self.namespaces)
 
     def emitted_here(self) -> Iterator[MetricSpec]:
         """The metrics cadmetrics' Telemetry creates: all but those another library provides."""

@@ -34,6 +34,7 @@ class Sample:
     name: str
     labels: LabelPairs
     value: float
+    exemplar: LabelPairs | None = None  # an OpenMetrics exemplar's labels, when it has one
 
     @property
     def label_map(self) -> dict[str, str]:
@@ -147,7 +148,7 @@ def _prometheus_samples(metric: Any) -> tuple[tuple[Sample, ...], str]:
     exponential histograms are: never what a contract declares."""
     native = [s for s in metric.samples if getattr(s, "native_histogram", None) is not None]
     classic = [s for s in metric.samples if getattr(s, "native_histogram", None) is None]
-    samples = [Sample(s.name, _pairs(s.labels or {}), float(s.value)) for s in classic]
+    samples = [Sample(s.name, _pairs(s.labels or {}), float(s.value), _exemplar(s)) for s in classic]
     if not native:
         return tuple(samples), metric.type
     if any(s.name == metric.name + "_count" for s in classic):
@@ -157,6 +158,11 @@ def _prometheus_samples(metric: Any) -> tuple[tuple[Sample, ...], str]:
         samples.append(Sample(s.name + "_count", labels, float(s.native_histogram.count_value)))
         samples.append(Sample(s.name + "_sum", labels, float(s.native_histogram.sum_value)))
     return tuple(samples), "native_histogram"
+
+
+def _exemplar(sample: Any) -> LabelPairs | None:
+    exemplar = getattr(sample, "exemplar", None)
+    return None if exemplar is None else _pairs(exemplar.labels or {})
 
 
 def from_exposition(text: str, origin: str = "<exposition>") -> Observation:

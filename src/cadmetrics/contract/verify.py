@@ -38,6 +38,7 @@ class Kind(enum.StrEnum):
     CARDINALITY = "cardinality"
     BUCKETS = "buckets"
     UNIT = "unit"
+    EXEMPLAR = "exemplar"
     ABSENT = "absent"
 
 
@@ -171,6 +172,7 @@ def _check_family(family: ObservedFamily, spec: MetricSpec, source_format: str) 
         return problems
     problems.extend(_check_unit(family, spec, source_format))
     samples = [s for s in family.samples if not s.name.endswith(AUXILIARY_SUFFIXES)]
+    problems.extend(_check_exemplars(samples, spec))
     problems.extend(_check_labels(samples, spec))
     if spec.type is MetricType.HISTOGRAM:
         problems.extend(_check_buckets(family, samples, spec))
@@ -185,6 +187,28 @@ def _check_unit(family: ObservedFamily, spec: MetricSpec, source_format: str) ->
         return []
     if family.unit and family.unit != spec.unit.value:
         return [Violation(Kind.UNIT, spec.name, f"unit {family.unit!r}, declared {spec.unit.value!r}")]
+    return []
+
+
+#: What an exemplar may carry: the ids that link a sample to its trace, and nothing else (an
+#: exemplar's labels are not limited by the contract, so they must not smuggle data in).
+_EXEMPLAR_LABELS = frozenset({"trace_id", "span_id"})
+
+
+def _check_exemplars(samples: list[Sample], spec: MetricSpec) -> list[Violation]:
+    for sample in samples:
+        if sample.exemplar is None:
+            continue
+        names = {name for name, _ in sample.exemplar}
+        if not names or not names <= _EXEMPLAR_LABELS or "trace_id" not in names:
+            shown = ", ".join(sorted(names)) or "none"
+            return [
+                Violation(
+                    Kind.EXEMPLAR,
+                    spec.name,
+                    f"an exemplar carries ({shown}); exemplars carry trace_id and span_id only",
+                )
+            ]
     return []
 
 

@@ -27,9 +27,13 @@ from cadmetrics.telemetry.instruments import (
     NoopHistogram,
 )
 from cadmetrics.telemetry.labels import LabelAdmission
+from cadmetrics.telemetry.spans import NOOP_SPAN, AttributeAdmission, NoopSpan, SpanScope
 
 #: The counter that records label values replaced by the overflow value.
 OVERFLOW_METRIC = "cadmetrics_telemetry_label_overflow_total"
+
+#: The counter that records span attributes dropped or replaced by the overflow value.
+SPAN_OVERFLOW_METRIC = "cadmetrics_telemetry_span_attribute_overflow_total"
 
 #: Set to 1/true to make every Telemetry strict by default (the pytest plugin's fixtures are
 #: strict regardless).
@@ -55,6 +59,11 @@ class Telemetry:
     ``MeterProvider``, or any :class:`~cadmetrics.telemetry.backend.Backend`.
     ``strict`` (default: the ``CADMETRICS_TELEMETRY_STRICT`` environment variable, else False)
     makes a label violation raise instead of being replaced by the overflow value.
+
+    Spans (:meth:`span`) go to ``tracer_provider`` (an OpenTelemetry ``TracerProvider``), or,
+    when an ``"otel"`` backend or a ``MeterProvider`` is given and no tracer provider is, to
+    the global one. With tracing on, histograms in seconds carry the active span's trace id as
+    an exemplar on the Prometheus backend (OpenTelemetry's SDK attaches its own).
     """
 
     def __init__(
@@ -63,14 +72,24 @@ class Telemetry:
         backends: Iterable[BackendSpec] = (),
         *,
         strict: bool | None = None,
+        tracer_provider: Any = None,
     ) -> None:
         self.contract = contract if contract is not None else load_contract()
         if strict is None:
             strict = os.environ.get(STRICT_ENV, "").lower() in ("1", "true", "yes")
         self.strict = strict
+        items = list(backends)
         self.backends: tuple[Backend, ...] = tuple(
-            backend for item in backends if (backend := resolve_backend(item, self.contract)) is not None
+            backend for item in items if (backend := resolve_backend(item, self.contract)) is not None
         )
+        self._tracer = _tracer(tracer_provider, self.backends, self.contract.version)
+        if self._tracer is not None:
+            from cadmetrics.telemetry.tracing import current_exemplar
+
+            for backend in self.backends:
+                use_exemplars = getattr(backend, "use_exemplars", None)
+                if use_exemplars is not None:
+                    use_exemplars(current_exemplar)
         self._lock = threading.Lock()
         # Every declared metric is created in every backend now: registration conflicts show
         # at start-up, and the exposition lists every family (HELP/TYPE) from the first scrape.
@@ -82,6 +101,11 @@ class Telemetry:
         self._overflow: Counter | None = None
         if self.enabled and OVERFLOW_METRIC in self.contract:
             self._overflow = self._make(self.contract.require(OVERFLOW_METRIC), strict=False, count=False)
+        self._span_overflow: Counter | None = None
+        if self.enabled and SPAN_OVERFLOW_METRIC in self.contract:
+            spec = self.contract.require(SPAN_OVERFLOW_METRIC)
+            self._span_overflow = self._make(spec, strict=False, count=False)
+        self._spans: dict[str, AttributeAdmission] = {}
 
     @property
     def enabled(self) -> bool:
@@ -122,6 +146,34 @@ class Telemetry:
             raise ContractError(f"{name} is a {found.type}")
         return found
 
+    @property
+    def tracing(self) -> bool:
+        """Whether spans go to an OpenTelemetry tracer."""
+        return self._tracer is not None
+
+    def span(self, name: str, **attributes: object) -> SpanScope | NoopSpan:
+        """``with telemetry.span(name, **attributes) as span:`` traces the block as the
+        declared span ``name``; ``span.set(...)`` and ``span.event(...)`` add to it. An unknown
+        name is a :class:`ContractError` whatever the mode; with tracing off and not strict the
+        rest costs one empty call."""
+        admission = self._spans.get(name)
+        if admission is None:
+            admission = self._span_admission(name)
+        if self._tracer is None and not self.strict:
+            return NOOP_SPAN
+        return SpanScope(admission, self._tracer, attributes)
+
+    def _span_admission(self, name: str) -> AttributeAdmission:
+        spec = self.contract.require_span(name)
+        with self._lock:
+            return self._spans.setdefault(
+                name, AttributeAdmission(spec, self.strict, self._count_span_overflow)
+            )
+
+    def _count_span_overflow(self, span: str, attribute: str) -> None:
+        if self._span_overflow is not None:
+            self._span_overflow.inc(span=span, attribute=attribute)
+
     def emitted(self) -> list[str]:
         """Names of the metrics emitted to (or given a label set) through this Telemetry, so
         far: exact, where an exposition cannot tell an unlabelled metric's pre-created zero
@@ -142,6 +194,16 @@ class Telemetry:
     def __repr__(self) -> str:
         names = ", ".join(backend.name for backend in self.backends) or "none"
         return f"Telemetry(backends=[{names}], metrics={len(self.contract)}, strict={self.strict})"
+
+
+def _tracer(provider: Any, backends: Sequence[Backend], version: str) -> Any:
+    """The tracer spans go to: on ``provider``, else on the global provider when an OTel
+    backend is in use, else none (spans are no-ops)."""
+    if provider is None and not any(backend.name == "otel" for backend in backends):
+        return None
+    from cadmetrics.telemetry.tracing import Tracer
+
+    return Tracer(provider, version)
 
 
 def _drop_overflow(metric: str, label: str) -> None:

@@ -9,6 +9,7 @@ has cached a label set an emission costs what ``child.inc()`` costs, less than t
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from cadmetrics.contract.model import MetricSpec, MetricType, Unit
@@ -25,15 +26,40 @@ except ImportError as exc:  # pragma: no cover - exercised by the nometrics envi
 
 
 class PrometheusMetric:
-    __slots__ = ("_labelled", "_metric")
+    __slots__ = ("_exemplars", "_labelled", "_metric")
 
-    def __init__(self, metric: Any, labelled: bool) -> None:
+    def __init__(self, metric: Any, labelled: bool, exemplars: ExemplarSource | None = None) -> None:
         self._metric = metric
         self._labelled = labelled
+        self._exemplars = exemplars
 
     def series(self, values: tuple[str, ...]) -> Series:
         child: Series = self._metric.labels(*values) if self._labelled else self._metric
+        if self._exemplars is not None:
+            return _ExemplarSeries(child, self._exemplars)
         return child
+
+
+ExemplarSource = Callable[[], "dict[str, str] | None"]
+
+
+class _ExemplarSeries:
+    """A histogram child whose observations carry the active span's ids as an exemplar."""
+
+    __slots__ = ("_child", "_source")
+
+    def __init__(self, child: Any, source: ExemplarSource) -> None:
+        self._child = child
+        self._source = source
+
+    def observe(self, value: float) -> None:
+        self._child.observe(value, self._source())
+
+    def inc(self, amount: float = 1.0) -> None:  # pragma: no cover - the facade never calls it
+        raise TypeError("a histogram cannot inc")
+
+    def set(self, value: float) -> None:  # pragma: no cover - the facade never calls it
+        raise TypeError("a histogram cannot set")
 
 
 class PrometheusBackend:
@@ -43,6 +69,13 @@ class PrometheusBackend:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else prometheus_client.REGISTRY
+        self._exemplars: ExemplarSource | None = None
+
+    def use_exemplars(self, source: ExemplarSource) -> None:
+        """Give histograms in seconds bound from now on the exemplars ``source`` returns (the
+        active span's ids). Multiprocess mode keeps none: its files hold values only."""
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            self._exemplars = source
 
     def bind(self, spec: MetricSpec) -> PrometheusMetric:
         common: dict[str, Any] = {
@@ -66,7 +99,10 @@ class PrometheusBackend:
                 f"cannot register {spec.name} in the prometheus registry: {exc}. Share one "
                 "Telemetry per registry, or give each Telemetry its own CollectorRegistry"
             ) from exc
-        return PrometheusMetric(metric, bool(spec.labels))
+        exemplars = (
+            self._exemplars if spec.type is MetricType.HISTOGRAM and spec.unit is Unit.SECONDS else None
+        )
+        return PrometheusMetric(metric, bool(spec.labels), exemplars)
 
 
 def multiprocess_registry() -> CollectorRegistry:
