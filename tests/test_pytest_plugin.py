@@ -170,3 +170,21 @@ def test_a_coverage_minimum_that_is_not_a_ratio_is_a_usage_error(host: pytest.Py
     result = host.runpytest_subprocess("--metrics-contract", "host.yaml", "--metrics-coverage-min", "90")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*must be a ratio between 0 and 1, not '90'*"])
+
+
+SPANNING = """
+def test_searches_are_traced(telemetry):
+    with telemetry.span("cadmetrics.vectors.search", version="v4", method="exact", k=3, queries=1):
+        pass
+"""
+
+
+def test_spans_emitted_by_tests_are_verified_and_their_coverage_reported(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("opentelemetry.sdk.trace")
+    pytester.makepyfile(test_spans=SPANNING)
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        ["cadmetrics coverage: 1 of 8 declared spans emitted (12%), *closed attribute values*"]
+    )

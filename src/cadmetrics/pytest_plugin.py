@@ -31,8 +31,9 @@ import pytest
 
 from cadmetrics.contract.compose import load_contract, packaged_contract_path
 from cadmetrics.contract.coverage import Coverage, LabelValue, emitted_values
-from cadmetrics.contract.model import Contract, MetricSpec
+from cadmetrics.contract.model import Contract, MetricSpec, SpanSpec
 from cadmetrics.contract.observed import require_declared
+from cadmetrics.contract.traces import verify_spans
 from cadmetrics.contract.verify import Kind, VerificationReport, Violation, verify_all
 from cadmetrics.telemetry.capture import CapturedTelemetry
 from cadmetrics.telemetry.facade import Telemetry
@@ -49,6 +50,9 @@ class _SessionRecord:
     used: bool = False
     checked: dict[str, None] = attrs.Factory(dict)
     values: set[LabelValue] = attrs.Factory(set)
+    spans: dict[str, None] = attrs.Factory(dict)
+    span_values: set[LabelValue] = attrs.Factory(set)
+    span_coverage: Coverage | None = None
     violations: list[tuple[str, Violation]] = attrs.Factory(list)
     report: VerificationReport | None = None
 
@@ -133,6 +137,13 @@ def _captured(request: pytest.FixtureRequest, metrics_contract: Contract) -> Ite
         report = verify_all(observations, metrics_contract)
         record.checked.update(dict.fromkeys(captured.telemetry.emitted()))
         record.values.update(emitted_values(observations, metrics_contract))
+        traces = captured.traces()
+        if traces:
+            spans = verify_spans(traces, metrics_contract)
+            record.spans.update(dict.fromkeys(spans.checked))
+            if spans.coverage is not None:
+                record.span_values.update(spans.coverage.emitted_values)
+            record.violations.extend((request.node.nodeid, v) for v in spans.errors)
         record.violations.extend((request.node.nodeid, v) for v in report.errors if v.kind is not Kind.ABSENT)
     finally:
         captured.close()
@@ -206,10 +217,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             if spec.name not in record.checked:
                 violations.append(Violation(Kind.ABSENT, spec.name, "declared but no test emitted it"))
     coverage = Coverage.of(required, record.checked, record.values)
+    if contract.spans:
+        record.span_coverage = Coverage.of_spans(_required_spans(contract), record.spans, record.span_values)
     record.report = VerificationReport("tests", tuple(violations), tuple(record.checked), 0, coverage)
     failed = not record.report.ok or _below_minimum(record)
     if failed and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _required_spans(contract: Contract) -> list[SpanSpec]:
+    """The spans coverage counts: the host's own, or the library's when the host declares none."""
+    library = str(packaged_contract_path())
+    own = [span for span in contract.spans if span.location.path != library]
+    return own or list(contract.spans)
 
 
 def _below_minimum(record: _SessionRecord) -> bool:
@@ -258,6 +278,11 @@ def _write_coverage(terminalreporter: Any, record: _SessionRecord) -> None:
     terminalreporter.write_line(f"cadmetrics {lines[0]}", red=below)
     for line in lines[1:]:
         terminalreporter.write_line(line)
+    if record.span_coverage is not None:
+        span_lines = record.span_coverage.render()
+        terminalreporter.write_line(f"cadmetrics {span_lines[0]}")
+        for line in span_lines[1:]:
+            terminalreporter.write_line(line)
     if below:
         terminalreporter.write_line(
             f"cadmetrics: coverage {coverage.ratio:.1%} is below the required {record.coverage_min:.1%}",

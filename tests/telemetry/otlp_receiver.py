@@ -1,5 +1,6 @@
-"""A small OTLP/HTTP metrics receiver on loopback: it accepts what a collector would
-(``POST /v1/metrics``, protobuf, optionally gzip or deflate), decodes every request and keeps it.
+"""A small OTLP/HTTP receiver on loopback: it accepts what a collector would (``POST
+/v1/metrics`` and ``POST /v1/traces``, protobuf, optionally gzip or deflate), decodes every
+request and keeps it (metrics in ``requests``, traces in ``traces``).
 
 Anything else is answered as a collector would answer it (404, 405, 415, 400) and kept in
 ``rejected``, so a test sees a misconfigured exporter instead of an empty list.
@@ -19,6 +20,12 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
 )
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+TRACES_PATH = "/v1/traces"
 
 PROTOBUF = "application/x-protobuf"
 #: protobuf's decoding error, by module name: protobuf ships no type stubs
@@ -31,6 +38,7 @@ class OtlpReceiver:
     def __init__(self, path: str = "/v1/metrics") -> None:
         self.path = path
         self.requests: list[ExportMetricsServiceRequest] = []
+        self.traces: list[ExportTraceServiceRequest] = []
         self.encodings: list[str] = []  # the Content-Encoding of each kept request
         self.rejected: list[tuple[int, str]] = []  # (status, reason)
         self._arrived = threading.Condition()
@@ -49,6 +57,10 @@ class OtlpReceiver:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}{self.path}"
 
+    @property
+    def traces_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}{TRACES_PATH}"
+
     def __enter__(self) -> OtlpReceiver:
         self._thread.start()
         return self
@@ -64,6 +76,11 @@ class OtlpReceiver:
         with self._arrived:
             self.requests.append(request)
             self.encodings.append(encoding)
+            self._arrived.notify_all()
+
+    def keep_traces(self, request: ExportTraceServiceRequest) -> None:
+        with self._arrived:
+            self.traces.append(request)
             self._arrived.notify_all()
 
     def reject(self, status: int, reason: str) -> None:
@@ -88,7 +105,7 @@ def _handler(receiver: OtlpReceiver) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if self.path != receiver.path:
+            if self.path not in (receiver.path, TRACES_PATH):
                 return self._fail(404, f"no receiver on {self.path}")
             content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
             if content_type != PROTOBUF:
@@ -101,10 +118,17 @@ def _handler(receiver: OtlpReceiver) -> type[BaseHTTPRequestHandler]:
                     body = zlib.decompress(body)
                 elif encoding not in ("", "identity"):
                     return self._fail(415, f"content encoding {encoding!r}")
-                request = ExportMetricsServiceRequest()
-                request.ParseFromString(body)
+                if self.path == TRACES_PATH:
+                    traces = ExportTraceServiceRequest()
+                    traces.ParseFromString(body)
+                else:
+                    request = ExportMetricsServiceRequest()
+                    request.ParseFromString(body)
             except (OSError, zlib.error, DecodeError) as exc:
                 return self._fail(400, f"undecodable payload: {exc}")
+            if self.path == TRACES_PATH:
+                receiver.keep_traces(traces)
+                return self._reply(200, ExportTraceServiceResponse().SerializeToString())
             receiver.keep(request, encoding)
             return self._reply(200, ExportMetricsServiceResponse().SerializeToString())
 

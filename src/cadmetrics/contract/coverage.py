@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from cadmetrics.contract.model import OVERFLOW_VALUE, Contract, MetricSpec
+from cadmetrics.contract.model import OVERFLOW_VALUE, Contract, MetricSpec, SpanSpec
 from cadmetrics.contract.observed import AUXILIARY_SUFFIXES, Observation, ObservedFamily, Sample
 
 #: ``(metric, label, value)``: one declared value of one closed label.
@@ -29,6 +29,7 @@ class Coverage:
     emitted: frozenset[str]
     values: tuple[LabelValue, ...]
     emitted_values: frozenset[LabelValue]
+    noun: str = "metrics"  # or "spans": what ``metrics`` names
 
     @classmethod
     def of(
@@ -43,6 +44,23 @@ class Coverage:
             for value in label.values or ()
         )
         return cls(names, frozenset(emitted) & set(names), values, frozenset(emitted_values) & set(values))
+
+    @classmethod
+    def of_spans(
+        cls, specs: Iterable[SpanSpec], emitted: Iterable[str], emitted_values: Iterable[LabelValue]
+    ) -> Coverage:
+        """Coverage of declared spans, and of the closed values of their attributes."""
+        chosen = list(specs)
+        names = tuple(spec.name for spec in chosen)
+        values = tuple(
+            (spec.name, attribute.name, value)
+            for spec in chosen
+            for attribute in spec.attributes
+            for value in attribute.values or ()
+        )
+        return cls(
+            names, frozenset(emitted) & set(names), values, frozenset(emitted_values) & set(values), "spans"
+        )
 
     @property
     def ratio(self) -> float:
@@ -64,15 +82,20 @@ class Coverage:
 
     def summary(self) -> str:
         return (
-            f"{len(self.emitted)} of {len(self.metrics)} declared metrics emitted ({self.ratio:.0%}), "
-            f"{len(self.emitted_values)} of {len(self.values)} closed label values ({self.values_ratio:.0%})"
+            f"{len(self.emitted)} of {len(self.metrics)} declared {self.noun} emitted ({self.ratio:.0%}), "
+            f"{len(self.emitted_values)} of {len(self.values)} closed {self._valued} values "
+            f"({self.values_ratio:.0%})"
         )
+
+    @property
+    def _valued(self) -> str:
+        return "label" if self.noun == "metrics" else "attribute"
 
     def render(self) -> list[str]:
         """The summary, then what was never emitted: metrics, then values by metric and label."""
         lines = [f"coverage: {self.summary()}"]
         if self.missing:
-            lines.append("  metrics never emitted:")
+            lines.append(f"  {self.noun} never emitted:")
             lines += [f"    {name}" for name in self.missing[:_LISTED]]
             if len(self.missing) > _LISTED:
                 lines.append(f"    ... and {len(self.missing) - _LISTED} more")
@@ -81,7 +104,7 @@ class Coverage:
             if metric in self.emitted:  # a metric never emitted is listed once, above
                 grouped.setdefault((metric, label), []).append(value)
         if grouped:
-            lines.append("  closed label values never emitted:")
+            lines.append(f"  closed {self._valued} values never emitted:")
             entries = list(grouped.items())
             lines += [
                 f"    {metric} {label}: {', '.join(values)}" for (metric, label), values in entries[:_LISTED]

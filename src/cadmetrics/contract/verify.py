@@ -39,6 +39,7 @@ class Kind(enum.StrEnum):
     BUCKETS = "buckets"
     UNIT = "unit"
     EXEMPLAR = "exemplar"
+    EVENT = "event"
     ABSENT = "absent"
 
 

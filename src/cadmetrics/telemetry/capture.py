@@ -1,5 +1,5 @@
 """A Telemetry on every installed backend, with in-process readers: what the demo and the
-pytest plugin need to emit and then look at what was really exported."""
+pytest plugin need to emit and then look at what was really exported, metrics and spans."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from cadmetrics.contract.model import Contract
 from cadmetrics.contract.observed import Observation, from_exposition, from_otel, from_registry
+from cadmetrics.contract.traces import TraceObservation, from_spans
 from cadmetrics.telemetry.facade import Telemetry, available_backends
 
 
@@ -14,7 +15,8 @@ class CapturedTelemetry:
     """``telemetry`` emits to a private prometheus_client registry and to an OpenTelemetry
     provider read by an ``InMemoryMetricReader`` (each when installed); with
     ``otel_exporter`` also to OpenTelemetry's Prometheus exporter, in a registry of its own.
-    ``observations()`` gives what each of them exports, as a scrape would see it."""
+    ``observations()`` gives what each of them exports, as a scrape would see it. With the
+    OpenTelemetry SDK installed, spans go to an in-memory exporter (``traces()``)."""
 
     def __init__(self, contract: Contract, *, strict: bool = True, otel_exporter: bool = False) -> None:
         self.contract = contract
@@ -41,7 +43,25 @@ class CapturedTelemetry:
                 readers.append(prometheus_reader(self.exporter_registry))
             self.provider = meter_provider(contract, readers)
             targets.append(self.provider)
-        self.telemetry = Telemetry(contract, targets, strict=strict)
+        self.tracer_provider: Any = None
+        self.span_exporter: Any = None
+        try:
+            from opentelemetry.sdk.trace import TracerProvider
+            from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+            from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        except ImportError:
+            pass
+        else:
+            self.span_exporter = InMemorySpanExporter()
+            self.tracer_provider = TracerProvider()
+            self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.span_exporter))
+        self.telemetry = Telemetry(contract, targets, strict=strict, tracer_provider=self.tracer_provider)
+
+    def traces(self) -> list[TraceObservation]:
+        """The spans finished so far ([] without the OpenTelemetry SDK)."""
+        if self.span_exporter is None:
+            return []
+        return [from_spans(self.span_exporter.get_finished_spans(), "OpenTelemetry spans")]
 
     def exposition(self) -> str:
         """The prometheus_client registry's text exposition ("" without prometheus_client)."""
@@ -79,3 +99,6 @@ class CapturedTelemetry:
         if self.provider is not None:
             self.provider.shutdown()
             self.provider = None
+        if self.tracer_provider is not None:
+            self.tracer_provider.shutdown()
+            self.tracer_provider = None
