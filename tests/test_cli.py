@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -106,7 +107,12 @@ def test_the_demo_walks_the_library_and_verifies_every_metric() -> None:
     for step in ("features v1 and v4", "refused (blocked)", "refused (interface_invalid)", "rolled back",
                  "re-extracted up", "anomalies in ['size']", "__overflow__"):  # fmt: skip
         assert step in result.stdout, step
-    assert "PASS (0 errors, 0 warnings; 37 declared metrics seen" in result.stdout
+    assert "PASS (0 errors, 0 warnings; 38 declared metrics seen" in result.stdout
+    if importlib.util.find_spec("opentelemetry.sdk") is not None:  # every declared span traced, clean
+        assert (
+            "contract verification of demo spans: PASS (0 errors, 0 warnings; 8 declared spans seen"
+            in result.stdout
+        )
     assert "verdict: PASS" in result.stdout
 
 

@@ -19,9 +19,12 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+import attrs
+
 from cadmetrics.contract.compose import packaged_contracts
 from cadmetrics.contract.model import Contract
 from cadmetrics.contract.observed import from_registry
+from cadmetrics.contract.traces import from_spans, verify_spans
 from cadmetrics.contract.verify import verify
 from cadmetrics.telemetry.facade import Telemetry
 from cadmetrics.walkthrough import sample_files, traffic, walk
@@ -39,7 +42,10 @@ def run_demo(
     """Run the demo, writing to ``out``; True when every extraction of a real part succeeded
     and the contract's verification passes. What failed is written to ``out``."""
     registry = _registry()
-    telemetry = Telemetry(contract, [registry] if registry is not None else [])
+    tracer_provider, spans = _tracing()
+    telemetry = Telemetry(
+        contract, [registry] if registry is not None else [], tracer_provider=tracer_provider
+    )
     workdir = Path(tempfile.mkdtemp(prefix="cadmetrics-demo-"))
     try:
         summary = walk(telemetry, workdir, samples)
@@ -63,14 +69,39 @@ def run_demo(
                 out=out,
             )
         report = verify(from_registry(registry, "demo registry"), contract, require_all=True)
+        traced = (
+            verify_spans([from_spans(spans.get_finished_spans(), "demo spans")], contract) if spans else None
+        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        if tracer_provider is not None:
+            tracer_provider.shutdown()
     out.write("\n" + report.render() + "\n")
+    if traced is not None:
+        out.write(traced.render() + "\n")
+        report = attrs.evolve(report, violations=report.violations + traced.errors)
     out.write(
         f"verdict: {'PASS' if report.ok else 'FAIL'}: the demo's metrics against the "
-        f"{len(contract)} declared in the contract\n"
+        f"{len(contract)} declared in the contract"
+        + (f", its spans against the {len(contract.spans)} declared" if traced is not None else "")
+        + "\n"
     )
     return report.ok and not summary.problems
+
+
+def _tracing() -> tuple[Any, Any]:
+    """A tracer provider keeping the demo's spans in memory, and its exporter; (None, None)
+    without the OpenTelemetry SDK."""
+    try:
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    except ImportError:
+        return None, None
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
 
 
 def _registry() -> Any:

@@ -261,6 +261,10 @@ def _overflow(telemetry: Telemetry, summary: Summary) -> None:
         return
     telemetry.counter("cadmetrics_feature_extraction_errors_total").inc(format="stp", reason="malformed")
     summary.add("label overflow", "format='stp' is not in the contract: exported as __overflow__, counted")
+    if telemetry.tracing:
+        with telemetry.span("cadmetrics.features.extract", version="v4", result="error", format="stp"):
+            pass
+        summary.add("span attribute overflow", "format='stp' on a span: recorded as __overflow__, counted")
 
 
 def traffic(telemetry: Telemetry, files: list[Path], workdir: Path) -> Iterator[None]:

@@ -5,7 +5,8 @@ The sources are the OpenTelemetry SDK's finished spans (``ReadableSpan``, what a
 receiver got over the wire, or their bytes). Every span inside the contract's namespaces must
 be declared, with its declared kind; every attribute declared, of its type, within its closed
 set or cap (the overflow value is admitted: its counter tells the story), required ones
-present; every event declared, its attributes checked the same way.
+present; every event declared, its attributes checked the same way, except OpenTelemetry's own
+``exception`` event, which any span ended by an exception carries.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from cadmetrics.contract.verify import Kind, VerificationReport, Violation
 from cadmetrics.errors import InputError
 
 Attributes = tuple[tuple[str, Any], ...]
+
+#: The event OpenTelemetry records on a span that an exception left (its semantic conventions'
+#: ``exception.type``, ``.message``, ``.stacktrace`` attributes): every span may carry it.
+EXCEPTION_EVENT = "exception"
 
 #: OTLP's span kind numbers (``Span.SpanKind``), and the SDK enum's names, in the contract's words.
 _OTLP_KINDS = {0: "unspecified", 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
@@ -151,6 +156,8 @@ class _SpanChecker:
         if missing:
             self.report(Kind.LABELS, spec.name, f"required attribute(s) {', '.join(missing)} missing")
         for event_name, event_attributes in span.events:
+            if event_name == EXCEPTION_EVENT:
+                continue
             event = spec.event(event_name)
             if event is None:
                 self.report(Kind.EVENT, spec.name, f"event {event_name!r} is not declared")

@@ -79,10 +79,12 @@ class VerificationReport:
         """The verdict and every violation; with ``coverage``, what was never emitted too."""
         warnings = len(self.violations) - len(self.errors)
         verdict = "PASS" if self.ok else "FAIL"
+        noun = self.coverage.noun if self.coverage is not None else "metrics"
+        foreign = "families" if noun == "metrics" else noun
         lines = [
             f"contract verification of {self.origin}: {verdict} "
             f"({len(self.errors)} errors, {warnings} warnings; {len(self.checked)} declared "
-            f"metrics seen, {self.foreign} foreign families ignored)"
+            f"{noun} seen, {self.foreign} foreign {foreign} ignored)"
         ]
         for v in sorted(self.violations, key=lambda v: (not v.error, v.metric, v.kind)):
             lines.append(f"  {'error' if v.error else 'warning':7} {v.kind:11} {v.metric}: {v.message}")

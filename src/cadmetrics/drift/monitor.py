@@ -212,6 +212,7 @@ class DriftMonitor:
         self._slot = 0  # where the next window's scores go in the history ring
 
         tel = telemetry if telemetry is not None else Telemetry()
+        self._telemetry = tel
         _check_group_count(tel, self.groups)
         score = tel.histogram(SCORE_METRIC)
         anomalies = tel.counter(ANOMALIES_METRIC)
@@ -241,7 +242,10 @@ class DriftMonitor:
                 self._write(rows[start : start + take])
                 start += take
                 if self._seen == self._next_due:
-                    reports.append(self._evaluate())
+                    with self._telemetry.span("cadmetrics.drift.window") as span:
+                        report = self._evaluate()
+                        span.set(drifted=report.drifted(), anomalies=len(report.anomalies))
+                    reports.append(report)
                     self._next_due += self.step
             self._refresh()
             return reports

@@ -123,6 +123,7 @@ class FeatureExtractor:
         self.cache = cache if cache is not None else FeatureCache()
         self.max_bytes = max_bytes
         tel = telemetry if telemetry is not None else Telemetry()
+        self._telemetry = tel
         self._requests = tel.counter("cadmetrics_feature_extractions_total")
         self._duration = tel.histogram("cadmetrics_feature_extraction_duration_seconds")
         self._errors = tel.counter("cadmetrics_feature_extraction_errors_total")
@@ -157,28 +158,34 @@ class FeatureExtractor:
         when a format needs an extra that is not installed, ValueError for an unknown unit.
         """
         wanted = _checked_unit(unit) if unit is not None else self.unit
-        try:
-            content, shown, digest = self._content(source)
-            key = digest + self._key_suffix
-            self._observe(key)
-            found = self._lookup(key)
-            if found is not None:
-                self._requests.inc(version=self.version, result="cached")
-                return self._vector(found, digest, shown, cached=True, unit=wanted)
-            started = time.perf_counter()
-            computed = self._compute(content, shown)
-            self._duration.observe(
-                time.perf_counter() - started, version=self.version, format=computed.format
-            )
-        except FeatureError as error:
-            self._requests.inc(version=self.version, result="error")
-            self._errors.inc(format=error.format, reason=error.reason)
-            raise
-        self._requests.inc(version=self.version, result="computed")
-        for flaw in computed.quality:
-            self._degraded.inc(format=computed.format, quality=flaw)
-        self._store(key, computed)
-        return self._vector(computed, digest, shown, cached=False, unit=wanted)
+        with self._telemetry.span("cadmetrics.features.extract", version=self.version) as span:
+            try:
+                content, shown, digest = self._content(source)
+                key = digest + self._key_suffix
+                self._observe(key)
+                found, level = self._lookup(key)
+                if found is not None:
+                    self._requests.inc(version=self.version, result="cached")
+                    vector = self._vector(found, digest, shown, cached=True, unit=wanted)
+                    span.set(result="cached", cache_level=level, format=found.format, **_faces(vector))
+                    return vector
+                started = time.perf_counter()
+                computed = self._compute(content, shown)
+                self._duration.observe(
+                    time.perf_counter() - started, version=self.version, format=computed.format
+                )
+            except FeatureError as error:
+                self._requests.inc(version=self.version, result="error")
+                self._errors.inc(format=error.format, reason=error.reason)
+                span.set(result="error", format=error.format)
+                raise
+            self._requests.inc(version=self.version, result="computed")
+            for flaw in computed.quality:
+                self._degraded.inc(format=computed.format, quality=flaw)
+            self._store(key, computed)
+            vector = self._vector(computed, digest, shown, cached=False, unit=wanted)
+            span.set(result="computed", format=computed.format, **_faces(vector))
+            return vector
 
     def cached(
         self, sha256: str, source: str = "<cached>", *, unit: str | None = None
@@ -187,7 +194,7 @@ class FeatureExtractor:
         never computes. For hosts that keep files by content hash and know it already."""
         key = sha256 + self._key_suffix
         self._observe(key)
-        found = self._lookup(key)
+        found, _ = self._lookup(key)
         if found is None:
             return None
         self._requests.inc(version=self.version, result="cached")
@@ -264,16 +271,17 @@ class FeatureExtractor:
                 reason="too_large",
             )
 
-    def _lookup(self, key: str) -> CachedVector | None:
+    def _lookup(self, key: str) -> tuple[CachedVector | None, str | None]:
+        """The cached vector of ``key`` and the level that answered (``l1``, ``l2``), or None."""
         l1, l2 = self.cache.l1, self.cache.l2
         if l1 is not None:
             found = l1.get(key)
             if found is not None:
                 self._hits.inc(level="l1")
-                return found
+                return found, "l1"
             self._misses.inc(level="l1")
         if l2 is None:
-            return None
+            return None, None
         try:
             data = l2.get(key)
         except Exception:  # a shared level may fail in any way; extraction goes on without it
@@ -282,12 +290,12 @@ class FeatureExtractor:
         shared = CachedVector.from_bytes(data, self._dimension_of) if data is not None else None
         if shared is None:
             self._misses.inc(level="l2")
-            return None
+            return None, None
         self._hits.inc(level="l2")
         if l1 is not None:
             l1.put(key, shared)
             self._entries.set(MemoryCache.entries_in_process(), level="l1")
-        return shared
+        return shared, "l2"
 
     def _store(self, key: str, computed: CachedVector) -> None:
         l1, l2 = self.cache.l1, self.cache.l2
@@ -427,3 +435,10 @@ def _rounded_vector(values: FloatArray) -> FloatArray:
     vector = np.array([rounded(value) for value in values.tolist()], dtype=np.float64)
     vector.flags.writeable = False
     return vector
+
+
+def _faces(vector: FeatureVector) -> dict[str, int]:
+    """The span attribute ``faces``, for layouts that count faces (meshes); none otherwise."""
+    if "face_count" not in vector.names:
+        return {}
+    return {"faces": int(vector.values[vector.names.index("face_count")])}

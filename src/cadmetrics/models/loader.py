@@ -83,6 +83,7 @@ class ModelLoader:
             raise ValueError(f"tensors must be 'numpy' or 'torch', not {tensors!r}")
         self.as_torch = torch_available() if tensors is None else tensors == "torch"
         tel = telemetry if telemetry is not None else Telemetry()
+        self._telemetry = tel
         self._scans = tel.counter("cadmetrics_model_opcode_scans_total")
         self._blocked = tel.counter("cadmetrics_model_opcode_blocked_total")
         self._refusals = tel.counter("cadmetrics_model_load_refusals_total")
@@ -105,39 +106,44 @@ class ModelLoader:
     def load(self, path: PathLike) -> Any:
         """Check and load the model at ``path``, make it the one that serves and keep it as
         the newest snapshot; then run the host's health check, rolling back if it fails."""
-        started = time.perf_counter()
-        source = Path(path)
-        try:
-            data = self._read_within_limit(source)
-            model, digest, report = self._admit(data, str(source))
-        except ModelRefused as refusal:
-            self._refusals.inc(reason=refusal.reason)
-            raise
-        finally:
-            self._duration.observe(time.perf_counter() - started, mode=self.mode.value)
-        previous = (self.model, self.sha256, self.report, self.level)
-        if self.store is not None:
-            self.store.commit(data, str(source), report.to_dict())
-        self._serve(model, digest, report, level=0)
-        self._check_health(model, digest, previous)
-        return model
+        with self._telemetry.span("cadmetrics.models.load", mode=self.mode.value) as span:
+            started = time.perf_counter()
+            source = Path(path)
+            try:
+                data = self._read_within_limit(source)
+                model, digest, report = self._admit(data, str(source))
+            except ModelRefused as refusal:
+                self._refusals.inc(reason=refusal.reason)
+                span.set(result="refused", reason=refusal.reason)
+                raise
+            finally:
+                self._duration.observe(time.perf_counter() - started, mode=self.mode.value)
+            span.set(result="success", model_format=report.format)
+            previous = (self.model, self.sha256, self.report, self.level)
+            if self.store is not None:
+                self.store.commit(data, str(source), report.to_dict())
+            self._serve(model, digest, report, level=0)
+            self._check_health(model, digest, previous)
+            return model
 
     def reload(self, path: PathLike) -> Any:
         """Load ``path`` in place of the serving model. On any failure the previous model keeps
         serving and the failure is raised."""
-        try:
-            model = self.load(path)
-        except HealthCheckFailed:
-            self._reloads.inc(result="health_check_failed")
-            raise
-        except ModelRefused:
-            self._reloads.inc(result="refused")
-            raise
-        except Exception:
-            self._reloads.inc(result="error")
-            raise
-        self._reloads.inc(result="success")
-        return model
+        with self._telemetry.span("cadmetrics.models.reload") as span:
+            result = "error"
+            try:
+                model = self.load(path)
+                result = "success"
+            except HealthCheckFailed:
+                result = "health_check_failed"
+                raise
+            except ModelRefused:
+                result = "refused"
+                raise
+            finally:
+                self._reloads.inc(result=result)
+                span.set(result=result)
+            return model
 
     def rollback(self, levels: int = 1) -> Any:
         """Serve the snapshot ``levels`` back from the newest (1 = the one before), or the
@@ -148,11 +154,12 @@ class ModelLoader:
         candidates = [snapshot for snapshot in snapshots if snapshot.level >= levels]
         if levels < 1 or not candidates:
             raise NoSnapshot(f"no intact snapshot {levels} back: {len(snapshots)} available")
-        model = self._serve_first_valid(candidates)
-        if model is None:
-            raise NoSnapshot(f"no snapshot from {levels} back passes the checks")
-        self._rollbacks.inc(reason="manual")
-        return model
+        with self._telemetry.span("cadmetrics.models.rollback", reason="manual", levels=levels):
+            model = self._serve_first_valid(candidates)
+            if model is None:
+                raise NoSnapshot(f"no snapshot from {levels} back passes the checks")
+            self._rollbacks.inc(reason="manual")
+            return model
 
     # -- snapshots ------------------------------------------------------------------------
 
@@ -253,13 +260,17 @@ class ModelLoader:
     def _scan(self, data: bytes, path: str) -> ScanReport:
         """The scan; a verdict of allowed is counted once the restricted unpickler agrees."""
         blocking = self.mode is not Mode.AUDIT
-        try:
-            report = scan(data, self.mode, self.policy, name=str(path), max_unpacked_bytes=self.max_bytes)
-        except UnsupportedModelFormat as exc:
-            self._scans.inc(mode=self.mode.value, result="error")
-            if blocking:
-                self._blocked.inc(reason="unknown_format", mode=self.mode.value)
-            raise ModelBlocked(f"{path}: {exc}") from exc
+        with self._telemetry.span("cadmetrics.models.scan", mode=self.mode.value) as span:
+            try:
+                report = scan(data, self.mode, self.policy, name=str(path), max_unpacked_bytes=self.max_bytes)
+            except UnsupportedModelFormat as exc:
+                self._scans.inc(mode=self.mode.value, result="error")
+                if blocking:
+                    self._blocked.inc(reason="unknown_format", mode=self.mode.value)
+                span.set(result="error")
+                raise ModelBlocked(f"{path}: {exc}") from exc
+            verdict = "blocked" if report.blocked else "allowed"
+            span.set(result=verdict, model_format=report.format, members=len(report.members))
         if report.blocked:
             self._scans.inc(mode=self.mode.value, result="blocked")
             for reason in report.block_reasons:

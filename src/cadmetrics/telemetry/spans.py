@@ -180,3 +180,7 @@ class NoopSpan:
 
 
 NOOP_SPAN = NoopSpan()
+
+
+#: What ``with telemetry.span(...) as span`` gives: a span, or the no-op.
+SpanHandle = ActiveSpan | NoopSpan

@@ -24,6 +24,7 @@ from cadmetrics.errors import VectorInputError, VectorStoreError
 from cadmetrics.features.layout import FeatureLayout
 from cadmetrics.progress import progress_bar
 from cadmetrics.telemetry.facade import Telemetry
+from cadmetrics.telemetry.spans import SpanHandle
 from cadmetrics.vectors._engine import (
     FILLED_UNKNOWN,
     NOT_FILLED,
@@ -94,15 +95,20 @@ def migrate(
         if resumed:
             for version in plan.sources:
                 job.count_migration(version, "resumed")
+        traced = telemetry.span(
+            "cadmetrics.vectors.migrate", from_version=next(iter(plan.sources)), to_version=plan.target
+        )
         try:
-            if not resumed:
-                engine.begin_migration(plan.target, plan.sources, started=time.time(), stamp=plan.changes)
-                output = engine.migration_output()
-                _write_checkpoint(output, MigrationProgress())
-            else:
-                output = engine.migration_output()
-            job.run(output, batch_size, progress)
-            engine.finish_migration(output)
+            with traced as span:
+                if not resumed:
+                    engine.begin_migration(plan.target, plan.sources, started=time.time(), stamp=plan.changes)
+                    output = engine.migration_output()
+                    _write_checkpoint(output, MigrationProgress())
+                else:
+                    output = engine.migration_output()
+                span.set(records=int(output.pending.rows))
+                job.run(output, batch_size, progress, span)
+                engine.finish_migration(output)
         except BaseException:
             for version in plan.sources:
                 job.count_migration(version, "failed")
@@ -145,9 +151,10 @@ class _Job:
         self._delta = telemetry.histogram("cadmetrics_vector_migration_dimension_delta")
         self._duration = telemetry.histogram("cadmetrics_vector_migration_duration_seconds")
 
-    def run(self, output: MigrationOutput, batch_size: int, progress: bool | None) -> None:
+    def run(self, output: MigrationOutput, batch_size: int, progress: bool | None, span: SpanHandle) -> None:
         """Convert every live row of the output's sources, batch by batch, from where its last
-        checkpoint left off; each batch is written and checkpointed before the next."""
+        checkpoint left off; each batch is written and checkpointed before the next, and
+        recorded as an event of the migration's ``span``."""
         done = output.progress.rows_done
         self.methods = dict(output.progress.methods)
         self.failures = list(output.progress.failures)
@@ -171,6 +178,7 @@ class _Job:
                     _write_checkpoint(
                         output, MigrationProgress(done, dict(self.methods), tuple(self.failures))
                     )
+                    span.event("batch_committed", records=int(rows.size))
                     bar.update(rows.size)
         finally:
             bar.close()

@@ -338,9 +338,12 @@ class VectorStore:
         started = time.perf_counter()
         units = unit_queries(as_array(queries), None if version is None else self.layout(version))
         target = version if version is not None else version_of_dimension(self.layouts, units.shape[1])
-        with self.engine.read() as snapshot:
+        traced = self.telemetry.span(
+            "cadmetrics.vectors.search", version=target, method=method, k=k, queries=int(units.shape[0])
+        )
+        with traced, self.engine.read() as snapshot:
             hits = self._searcher.search(snapshot, target, units, k, filter=filter, method=method)
-        self._search_duration.observe(time.perf_counter() - started, method=method)
+            self._search_duration.observe(time.perf_counter() - started, method=method)
         return hits
 
     def ann_recall(self, queries: Any, k: int = 10, *, version: str | None = None) -> float:
