@@ -104,3 +104,17 @@ def test_two_telemetries_on_one_provider_are_refused(library_contract: Contract)
     Telemetry(library_contract, [provider])
     with pytest.raises(TelemetryError, match="give each Telemetry its own MeterProvider"):
         Telemetry(library_contract, [provider])
+
+
+def test_a_bound_counter_series_incremented_bare_counts_one(library_contract: Contract) -> None:
+    """The drift monitor increments its bound anomaly series with ``inc()``: on an OTel-only
+    Telemetry that once raised TypeError (the series needed a value)."""
+    reader = InMemoryMetricReader()
+    provider = meter_provider(library_contract, [reader])
+    try:
+        telemetry = Telemetry(library_contract, [provider], strict=True)
+        telemetry.counter("cadmetrics_drift_anomalies_total").labels(feature_group="size").inc()
+        observation = from_otel(reader.get_metrics_data(), library_contract)
+        assert observation.value("cadmetrics_drift_anomalies_total", feature_group="size") == 1
+    finally:
+        provider.shutdown()

@@ -41,9 +41,10 @@ def _refuse(value: float) -> None:  # pragma: no cover - the facade never calls 
 def _bind(emit: Any, attributes: dict[str, str]) -> Callable[[float], None]:
     """``emit(value, attributes)`` as a one-argument function. A plain closure passing the
     attributes positionally is the cheapest form: cheaper than a bound method (no ``self``
-    lookups) and than ``functools.partial`` with a keyword (the SDK call slows down)."""
+    lookups) and than ``functools.partial`` with a keyword (the SDK call slows down). The value
+    defaults to 1, as ``Series.inc()`` promises: a counter series incremented bare counts one."""
 
-    def bound(value: float, emit: Any = emit, attributes: dict[str, str] = attributes) -> None:
+    def bound(value: float = 1.0, emit: Any = emit, attributes: dict[str, str] = attributes) -> None:
         emit(value, attributes)
 
     return bound
