@@ -30,6 +30,8 @@ DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 class Query:
     expr: str
     legend: str = ""
+    #: Show the series' exemplars (the trace ids a slow bucket links to), for latency panels.
+    exemplar: bool = False
 
 
 @attrs.frozen
@@ -79,7 +81,8 @@ def quantiles(
     histogram: str, by: Sequence[str], levels: Sequence[float], matchers: str = "", *, rare: bool = False
 ) -> tuple[Query, ...]:
     """``histogram_quantile`` at each level over the histogram's buckets, kept by ``by``; a
-    ``rare`` event (a migration) is taken over the dashboard's whole range, not a rate window."""
+    ``rare`` event (a migration) is taken over the dashboard's whole range, not a rate window.
+    A duration's quantiles show its exemplars: the trace of a slow request is a click away."""
     keep = ", ".join(["le", *by])
     legend = " ".join("{{" + label + "}}" for label in by)
     buckets = (increase if rare else rate)(histogram + "_bucket", matchers)
@@ -87,6 +90,7 @@ def quantiles(
         Query(
             f"histogram_quantile({level}, sum by ({keep}) ({buckets}))",
             f"p{round(level * 100)} {legend}".strip(),
+            exemplar=histogram.endswith("_seconds"),
         )
         for level in levels
     )
@@ -547,6 +551,7 @@ def _panel(panel: Panel, number: int, x: int, y: int) -> dict[str, Any]:
             "legendFormat": query.legend or "__auto",
             "datasource": DATASOURCE,
             "range": True,
+            "exemplar": query.exemplar,
         }
         for index, query in enumerate(panel.queries)
     ]

@@ -121,3 +121,15 @@ def test_the_shipped_dashboards_and_rules_pass_the_offline_checker() -> None:
 
     assert check_rules([ALERTS]) == []
     assert check_dashboards([DASHBOARDS], rules=[ALERTS]) == []
+
+
+def test_latency_panels_show_exemplars_and_only_they_do() -> None:
+    latency = re.compile(r"histogram_quantile\(.*_seconds_bucket")
+    seen = 0
+    for path in dashboard_files():
+        for panel in json.loads(path.read_text(encoding="utf-8"))["panels"]:
+            for target in panel.get("targets", []):
+                is_latency = bool(latency.search(target["expr"]))
+                assert target["exemplar"] is is_latency, (path.name, panel["title"], target["expr"])
+                seen += is_latency
+    assert seen >= 4  # extraction, model load, search, migration
