@@ -5,6 +5,8 @@ machine-learning services, observed through one declarative metrics contract.
 everything else lives in the subpackages (``cadmetrics.contract``, ``cadmetrics.telemetry``).
 """
 
+import logging
+
 from cadmetrics.contract.compose import load_contract
 from cadmetrics.contract.model import Contract, MetricSpec
 from cadmetrics.drift import DriftMonitor
@@ -39,9 +41,13 @@ from cadmetrics.features.extractor import FeatureExtractor
 from cadmetrics.models.loader import ModelLoader
 from cadmetrics.models.scan import scan
 from cadmetrics.telemetry.facade import Telemetry
+from cadmetrics.telemetry.logs import ROOT as LOG_ROOT
 from cadmetrics.vectors import VectorStore
 
 __version__ = "0.1.0"
+
+# Silent unless the host configures logging: a library's loggers never print by themselves.
+logging.getLogger(LOG_ROOT).addHandler(logging.NullHandler())
 
 __all__ = [
     "CadMetricsError",

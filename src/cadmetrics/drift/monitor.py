@@ -26,6 +26,7 @@ normal for the z-score; the PSI and KS scores themselves keep showing it.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -48,6 +49,7 @@ from cadmetrics.errors import DriftError
 from cadmetrics.features.layout import FeatureLayout
 from cadmetrics.telemetry.backend import Series
 from cadmetrics.telemetry.facade import Telemetry
+from cadmetrics.telemetry.logs import component_logger, log_event
 
 #: The statistics scored per window, in the order of the monitor's arrays; also the values of
 #: the ``statistic`` label.
@@ -66,6 +68,9 @@ STALE_METRIC = "cadmetrics_drift_baseline_stale"
 
 def _mapping(value: Mapping[str, float]) -> Mapping[str, float]:
     return dict(value)
+
+
+_LOG = component_logger("drift")
 
 
 @attrs.frozen(eq=False)
@@ -348,6 +353,16 @@ class DriftMonitor:
         for index in np.flatnonzero(flagged):
             self._anomaly_series[index].inc()
             anomalies.append(self.groups[index])
+        if anomalies:
+            log_event(
+                _LOG,
+                logging.WARNING,
+                "drift_anomaly",
+                f"drift anomaly in {', '.join(anomalies)} (window ending at vector {self._seen})",
+                groups=anomalies,
+                window_end=self._seen,
+                group_psi={group: float(scores[0][self.groups.index(group)]) for group in anomalies},
+            )
 
         now = self._clock()
         return DriftReport(

@@ -10,11 +10,16 @@ interval tries again, which is how the level comes back by itself.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+import urllib.parse
 from typing import Any
 
 from cadmetrics.errors import CadMetricsError, MissingDependency
+from cadmetrics.telemetry.logs import component_logger, log_event
+
+_LOG = component_logger("features")
 
 
 class SharedCacheUnavailable(CadMetricsError):
@@ -44,6 +49,8 @@ class RedisCache:
             )
         self._settings = (url, ttl_seconds, timeout_seconds, retry_after_seconds, prefix)
         self._own_client = client is None
+        #: Where the cache is, for log lines: the URL without its credentials, or the client.
+        self.address = _without_credentials(url) if client is None else f"a {type(client).__name__}"
         if client is None:
             try:
                 import redis
@@ -98,14 +105,33 @@ class RedisCache:
             )
         try:
             result = command()
-        except Exception:
+        except Exception as exc:
             with self._lock:
+                lost = self._failed_at is None
                 self._failed_at = time.monotonic()
+            if lost:
+                log_event(
+                    _LOG,
+                    logging.WARNING,
+                    "shared_cache_lost",
+                    f"Redis at {self.address} failed ({type(exc).__name__}); "
+                    f"extraction goes on without it, next try in {self.retry_after_seconds} s",
+                    address=self.address,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
             raise
         if failed_at is not None:
             with self._lock:
                 self._failed_at = None
+            message = f"Redis at {self.address} answers again"
+            log_event(_LOG, logging.INFO, "shared_cache_back", message, address=self.address)
         return result
+
+
+def _without_credentials(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _rebuilt(url: str, ttl: float, timeout: float, retry_after: float, prefix: str) -> RedisCache:

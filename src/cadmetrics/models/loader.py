@@ -11,6 +11,7 @@ mode loads whatever it records: never use it on untrusted files.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -37,6 +38,9 @@ from cadmetrics.models.scan import scan
 from cadmetrics.models.snapshots import Snapshot, SnapshotStore
 from cadmetrics.models.tensors import torch_available
 from cadmetrics.telemetry.facade import Telemetry
+from cadmetrics.telemetry.logs import component_logger, log_event
+
+_LOG = component_logger("models")
 
 #: Default size limit: larger models must be allowed explicitly.
 DEFAULT_MAX_BYTES = 2 * 1024**3
@@ -159,6 +163,7 @@ class ModelLoader:
             if model is None:
                 raise NoSnapshot(f"no snapshot from {levels} back passes the checks")
             self._rollbacks.inc(reason="manual")
+            _rolled_back("manual", self.level)
             return model
 
     # -- snapshots ------------------------------------------------------------------------
@@ -176,7 +181,9 @@ class ModelLoader:
         damaged = [problem.level for problem in self.store.problems if problem.level is not None]
         if self._serve_first_valid(snapshots) is not None and self.level > 0:
             newer_damaged = any(level < self.level for level in damaged)
-            self._rollbacks.inc(reason="corrupt_snapshot" if newer_damaged else "startup_recovery")
+            reason = "corrupt_snapshot" if newer_damaged else "startup_recovery"
+            self._rollbacks.inc(reason=reason)
+            _rolled_back(reason, self.level)
         self._available.set(len(snapshots))
 
     def _serve_first_valid(self, snapshots: list[Snapshot]) -> Any:
@@ -219,6 +226,7 @@ class ModelLoader:
             self._available.set(len(self.store.snapshots()))
         if previous[0] is not None:
             self._rollbacks.inc(reason="health_check_failed")
+            _rolled_back("health_check_failed", self.level)
         raise HealthCheckFailed(f"the health check {problem}; serving snapshot level {self.level}")
 
     # -- the steps ------------------------------------------------------------------------
@@ -275,6 +283,17 @@ class ModelLoader:
             self._scans.inc(mode=self.mode.value, result="blocked")
             for reason in report.block_reasons:
                 self._blocked.inc(reason=reason, mode=self.mode.value)
+            log_event(
+                _LOG,
+                logging.WARNING,
+                "model_blocked",
+                f"{path}: model blocked: {', '.join(report.block_reasons)}",
+                source=str(path),
+                reasons=list(report.block_reasons),
+                mode=self.mode.value,
+                model_format=report.format,
+                to_allow=list(report.to_allow),
+            )
             trusted = f"Policy().extend(allow={list(report.to_allow)!r})"
             advice = f"; if you trust this file, admit its classes with {trusted}" if report.to_allow else ""
             raise ModelBlocked(f"{path}: blocked: " + ", ".join(report.block_reasons) + advice, report)
@@ -303,3 +322,14 @@ class ModelLoader:
         if self.interface is not None:
             return self.interface
         return Interface(methods=()) if report.format in WEIGHT_FORMATS else Interface()
+
+
+def _rolled_back(reason: str, level: int) -> None:
+    log_event(
+        _LOG,
+        logging.WARNING,
+        "model_rollback",
+        f"model rolled back ({reason}): snapshot level {level} serves",
+        reason=reason,
+        level=level,
+    )

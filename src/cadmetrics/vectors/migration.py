@@ -13,6 +13,7 @@ old vectors; from it, only the new ones: the switch is atomic.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,7 @@ from cadmetrics.errors import VectorInputError, VectorStoreError
 from cadmetrics.features.layout import FeatureLayout
 from cadmetrics.progress import progress_bar
 from cadmetrics.telemetry.facade import Telemetry
+from cadmetrics.telemetry.logs import component_logger, log_event
 from cadmetrics.telemetry.spans import SpanHandle
 from cadmetrics.vectors._engine import (
     FILLED_UNKNOWN,
@@ -35,6 +37,8 @@ from cadmetrics.vectors._engine import (
     Source,
 )
 from cadmetrics.vectors.plan import MigrationPlan, MigrationResult, plan_for
+
+_LOG = component_logger("vectors")
 
 
 def migrate(
@@ -107,6 +111,17 @@ def migrate(
                 else:
                     output = engine.migration_output()
                 span.set(records=int(output.pending.rows))
+                log_event(
+                    _LOG,
+                    logging.INFO,
+                    "migration_resumed" if resumed else "migration_started",
+                    f"vector store {engine.root}: migration to {plan.target} "
+                    f"{'resumed' if resumed else 'started'} ({output.pending.rows} records)",
+                    sources=list(plan.sources),
+                    target=plan.target,
+                    records=int(output.pending.rows),
+                    done=int(output.progress.rows_done),
+                )
                 job.run(output, batch_size, progress, span)
                 engine.finish_migration(output)
         except BaseException:
@@ -115,6 +130,17 @@ def migrate(
             raise
         seconds = time.perf_counter() - started
         job.count_success(max(seconds, time.time() - output.pending.started))
+        log_event(
+            _LOG,
+            logging.INFO,
+            "migration_finished",
+            f"vector store {engine.root}: migration to {plan.target} finished in {seconds:.1f} s",
+            target=plan.target,
+            records=int(output.pending.rows),
+            seconds=seconds,
+            methods=dict(job.methods),
+            failures=len(job.failures),
+        )
         return MigrationResult(plan.target, dict(job.methods), tuple(job.failures), seconds, resumed)
 
 
