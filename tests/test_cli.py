@@ -107,7 +107,7 @@ def test_the_demo_walks_the_library_and_verifies_every_metric() -> None:
     for step in ("features v1 and v4", "refused (blocked)", "refused (interface_invalid)", "rolled back",
                  "re-extracted up", "anomalies in ['size']", "__overflow__"):  # fmt: skip
         assert step in result.stdout, step
-    assert "PASS (0 errors, 0 warnings; 38 declared metrics seen" in result.stdout
+    assert "PASS (0 errors, 0 warnings; 39 declared metrics seen" in result.stdout
     if importlib.util.find_spec("opentelemetry.sdk") is not None:  # every declared span traced, clean
         assert (
             "contract verification of demo spans: PASS (0 errors, 0 warnings; 8 declared spans seen"
@@ -143,7 +143,14 @@ def test_the_demo_serves_its_metrics_for_a_while() -> None:
     assert demo.stdout is not None
     with urllib.request.urlopen(url, timeout=10) as response:
         exposition = response.read().decode("utf-8")
+    with urllib.request.urlopen(url.replace("/metrics", "/health"), timeout=10) as response:
+        assert response.headers["Content-Type"] == "application/health+json"
+        report = json.loads(response.read())
     rest = demo.stdout.read()
+    assert report["status"] in ("pass", "warn")
+    assert {"features:shared_cache", "models:serving", "vectors:store", "drift:baseline_age"} <= set(
+        report["checks"]
+    )
     assert demo.wait(timeout=30) == 0
     assert (
         'cadmetrics_model_opcode_blocked_total{mode="allowlist",reason="dangerous_global"} 1.0' in exposition

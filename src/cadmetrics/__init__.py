@@ -38,6 +38,7 @@ from cadmetrics.errors import (
     VectorStoreError,
 )
 from cadmetrics.features.extractor import FeatureExtractor
+from cadmetrics.health import health
 from cadmetrics.models.loader import ModelLoader
 from cadmetrics.models.scan import scan
 from cadmetrics.telemetry.facade import Telemetry
@@ -83,6 +84,7 @@ __all__ = [
     "VectorStore",
     "VectorStoreError",
     "__version__",
+    "health",
     "load_contract",
     "scan",
 ]

@@ -460,9 +460,22 @@ VECTORS = Dashboard(
 TELEMETRY = Dashboard(
     uid="cadmetrics-telemetry",
     title="cadmetrics / telemetry health",
-    description="The telemetry itself: label values and span attributes the contract did not admit.",
+    description="The telemetry itself: components' health, label values and span attributes the "
+    "contract did not admit.",
     job_metric="cadmetrics_telemetry_label_overflow_total",
     rows=(
+        Row(
+            "Health",
+            (
+                Panel(
+                    "Component health",
+                    (Query(f"max by (component) ({gauge('cadmetrics_health_status')})", "{{component}}"),),
+                    width=24,
+                    description="Each component's status at its last health check: 0 pass, 1 warn, "
+                    "2 fail (its /health answers 503).",
+                ),
+            ),
+        ),
         Row(
             "Labels",
             (

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import shutil
 import socket
+import socketserver
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, TextIO
@@ -26,7 +28,9 @@ from cadmetrics.contract.model import Contract
 from cadmetrics.contract.observed import from_registry
 from cadmetrics.contract.traces import from_spans, verify_spans
 from cadmetrics.contract.verify import verify
+from cadmetrics.health import health
 from cadmetrics.telemetry.facade import Telemetry
+from cadmetrics.telemetry.health import MEDIA_TYPE
 from cadmetrics.walkthrough import sample_files, traffic, walk
 
 
@@ -124,15 +128,20 @@ def _serve(
     prometheus: bool,
     out: TextIO,
 ) -> None:
-    from prometheus_client import start_http_server
-
-    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    components: list[Any] = []
+    requests = traffic(telemetry, files, workdir, components)
+    next(requests)  # the components exist, so /health answers about them from the first request
+    server = _metrics_and_health_server(registry, telemetry, components, port)
+    thread = threading.Thread(target=server.serve_forever, args=(0.1,), name="cadmetrics-demo", daemon=True)
+    thread.start()
     bound = server.server_address[1]
-    out.write(f"\nserving the metrics on http://127.0.0.1:{bound}/metrics for {duration:g} s\n")
+    out.write(
+        f"\nserving the metrics on http://127.0.0.1:{bound}/metrics and the components' health on "
+        f"http://127.0.0.1:{bound}/health for {duration:g} s\n"
+    )
     watcher = _start_prometheus(bound, out) if prometheus else None
     out.flush()
     try:
-        requests = traffic(telemetry, files, workdir)
         deadline = time.monotonic() + duration
         while time.monotonic() < deadline:
             next(requests)
@@ -142,7 +151,37 @@ def _serve(
             watcher.terminate()
             watcher.wait(timeout=10)
         server.shutdown()
+        server.server_close()
         thread.join(timeout=5)
+
+
+def _metrics_and_health_server(registry: Any, telemetry: Telemetry, components: list[Any], port: int) -> Any:
+    """``/metrics`` as prometheus_client serves it (OpenMetrics with exemplars when asked
+    for), ``/health`` as the health report of ``components`` (``application/health+json``)."""
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    from prometheus_client import make_wsgi_app
+
+    metrics = make_wsgi_app(registry)
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ.get("PATH_INFO") == "/health":
+            report = health(*components, telemetry=telemetry, service_id="cadmetrics-demo")
+            body = report.to_json().encode()
+            status = "200 OK" if report.http_status == 200 else "503 Service Unavailable"
+            start_response(status, [("Content-Type", MEDIA_TYPE), ("Content-Length", str(len(body)))])
+            return [body]
+        answer: list[bytes] = metrics(environ, start_response)
+        return answer
+
+    class Server(socketserver.ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # scrapes are not news
+            pass
+
+    return make_server("127.0.0.1", port, app, server_class=Server, handler_class=QuietHandler)
 
 
 def _start_prometheus(target_port: int, out: TextIO) -> subprocess.Popen[bytes] | None:

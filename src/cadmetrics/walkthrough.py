@@ -26,9 +26,11 @@ from cadmetrics.drift import Baseline, DriftMonitor
 from cadmetrics.errors import CadMetricsError, FeatureError, ModelRefused
 from cadmetrics.features.cache import FeatureCache, MemoryCache
 from cadmetrics.features.extractor import FeatureExtractor, FeatureVector
+from cadmetrics.health import health
 from cadmetrics.models.loader import ModelLoader
 from cadmetrics.models.policy import Policy
 from cadmetrics.telemetry.facade import Telemetry
+from cadmetrics.telemetry.health import Check
 from cadmetrics.vectors import VectorStore
 
 #: Where the shared samples live beside a checkout of the repository.
@@ -102,15 +104,25 @@ def walk(telemetry: Telemetry, workdir: Path, samples: Path | None = None) -> Su
     summary = Summary()
     files, origin = sample_files(samples, workdir)
     summary.add("samples", origin)
-    vectors = _features(telemetry, files, summary)
-    _models(telemetry, workdir, summary)
-    _vectors(telemetry, workdir, files, vectors, summary)
-    _drift(telemetry, vectors, summary)
+    checks: list[Check] = []
+    vectors = _features(telemetry, files, summary, checks)
+    _models(telemetry, workdir, summary, checks)
+    _vectors(telemetry, workdir, files, vectors, summary, checks=checks)
+    _drift(telemetry, vectors, summary, checks)
     _overflow(telemetry, summary)
+    report = health(checks, telemetry=telemetry)
+    summary.add(
+        "health",
+        f"{report.status}: "
+        + ", ".join(f"{component} {status}" for component, status in report.component_status().items())
+        + "".join(f"; {check.key}: {check.output}" for check in report.checks if check.status != "pass"),
+    )
     return summary
 
 
-def _features(telemetry: Telemetry, files: list[Path], summary: Summary) -> list[FeatureVector]:
+def _features(
+    telemetry: Telemetry, files: list[Path], summary: Summary, checks: list[Check]
+) -> list[FeatureVector]:
     cache = FeatureCache(l1=MemoryCache(max_entries=256), l2=_unreachable_redis())
     v1 = FeatureExtractor("v1", cache=cache, telemetry=telemetry)
     v4 = FeatureExtractor("v4", cache=cache, telemetry=telemetry)
@@ -134,6 +146,7 @@ def _features(telemetry: Telemetry, files: list[Path], summary: Summary) -> list
     open_box = v4.extract(_box_stl(1, 2, 3, lid=False))
     summary.add("a box without its lid", f"read, degraded: {', '.join(open_box.quality)}")
     recommendation = v4.cache_tuning(target_hit_ratio=0.5)
+    checks += v4.health()
     summary.add(
         "features v1 and v4",
         f"{len(vectors)} parts, {failures} failed; {sum(vector.cached for vector in again)} of "
@@ -161,7 +174,7 @@ def _unreachable_redis() -> Any:
         return None
 
 
-def _models(telemetry: Telemetry, workdir: Path, summary: Summary) -> None:
+def _models(telemetry: Telemetry, workdir: Path, summary: Summary, checks: list[Check]) -> None:
     good = workdir / "model-1.pkl"
     better = workdir / "model-2.pkl"
     hostile = workdir / "model-hostile.pkl"
@@ -183,6 +196,7 @@ def _models(telemetry: Telemetry, workdir: Path, summary: Summary) -> None:
             outcomes.append(f"{path.name} refused ({exc.reason})")
     loader.rollback(1)
     serving = loader.model
+    checks += loader.health()
     summary.add("models", "; ".join(outcomes))
     summary.add(
         "reload and roll back",
@@ -191,7 +205,13 @@ def _models(telemetry: Telemetry, workdir: Path, summary: Summary) -> None:
 
 
 def _vectors(
-    telemetry: Telemetry, workdir: Path, files: list[Path], vectors: list[FeatureVector], summary: Summary
+    telemetry: Telemetry,
+    workdir: Path,
+    files: list[Path],
+    vectors: list[FeatureVector],
+    summary: Summary,
+    *,
+    checks: list[Check],
 ) -> None:
     path = workdir / "vectors"
     shutil.rmtree(path, ignore_errors=True)
@@ -218,6 +238,7 @@ def _vectors(
             f"{down.records} projected down; "
             f"{up.methods.get('re_extracted', 0)} re-extracted up from their files",
         )
+        checks += store.health()
 
 
 def _file_of(store: VectorStore, id: str) -> str:
@@ -226,7 +247,7 @@ def _file_of(store: VectorStore, id: str) -> str:
     return str(metadata.get("file", id)) if metadata else id
 
 
-def _drift(telemetry: Telemetry, vectors: list[FeatureVector], summary: Summary) -> None:
+def _drift(telemetry: Telemetry, vectors: list[FeatureVector], summary: Summary, checks: list[Check]) -> None:
     """A baseline from the parts (with small variations, to have a distribution), then a stream
     like it, then one of parts three times as large: the size group drifts."""
     if not vectors:
@@ -241,6 +262,7 @@ def _drift(telemetry: Telemetry, vectors: list[FeatureVector], summary: Summary)
     size = [index for index, feature in enumerate(layout.features) if feature.group == "size"]
     grown[:, size] *= 3.0
     shifted = monitor.observe(grown)
+    checks += monitor.health()
     summary.add(
         "drift",
         f"{len(stable)} windows like the baseline: PSI {max(max(r.group_psi.values()) for r in stable):.2f} "
@@ -267,7 +289,9 @@ def _overflow(telemetry: Telemetry, summary: Summary) -> None:
         summary.add("span attribute overflow", "format='stp' on a span: recorded as __overflow__, counted")
 
 
-def traffic(telemetry: Telemetry, files: list[Path], workdir: Path) -> Iterator[None]:
+def traffic(
+    telemetry: Telemetry, files: list[Path], workdir: Path, components: list[Any] | None = None
+) -> Iterator[None]:
     """Steady requests after the walk, one kind per step, so that every rate and quantile on
     the dashboards has fresh samples while the metrics are served: extractions computed and
     cached, searches, drift windows, model reloads, and now and then a refused model and a
@@ -294,6 +318,9 @@ def traffic(telemetry: Telemetry, files: list[Path], workdir: Path) -> Iterator[
     refused[0].write_bytes(pickle.dumps(_RunsCode()))
     refused[1].write_bytes(pickle.dumps({"weights": [1.0]}))
     loader = ModelLoader(policy=TRUSTED, telemetry=telemetry)
+    loader.load(model)
+    if components is not None:  # what the demo's /health reports on
+        components += [cached, loader, store, monitor]
     step = 0
     while True:
         if step % 15 == 5:  # the safeguards keep showing, so their alerts fire while this runs

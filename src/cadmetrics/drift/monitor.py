@@ -49,6 +49,7 @@ from cadmetrics.errors import DriftError
 from cadmetrics.features.layout import FeatureLayout
 from cadmetrics.telemetry.backend import Series
 from cadmetrics.telemetry.facade import Telemetry
+from cadmetrics.telemetry.health import Check, Status
 from cadmetrics.telemetry.logs import component_logger, log_event
 
 #: The statistics scored per window, in the order of the monitor's arrays; also the values of
@@ -283,6 +284,16 @@ class DriftMonitor:
     def stale(self) -> bool:
         """True when the baseline is older than ``max_age``: time to make a new one."""
         return self.max_age is not None and self.age > self.max_age
+
+    def health(self) -> list[Check]:
+        """The baseline's age against ``max_age``: warn once it is stale."""
+        age = round(self.age, 3)
+        if self.stale:
+            output = f"the baseline is {age:.0f} s old, past its limit of {self.max_age:g} s: make a new one"
+            return [
+                Check("drift", "baseline_age", Status.WARN, output, observed_value=age, observed_unit="s")
+            ]
+        return [Check("drift", "baseline_age", Status.PASS, observed_value=age, observed_unit="s")]
 
     @property
     def memory_bytes(self) -> int:

@@ -36,6 +36,7 @@ from cadmetrics.features.vector import (
     rounded,
 )
 from cadmetrics.telemetry.facade import Telemetry
+from cadmetrics.telemetry.health import Check, Status
 
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview | Mesh
 
@@ -145,6 +146,26 @@ class FeatureExtractor:
     @property
     def version(self) -> str:
         return self.layout.version
+
+    def health(self) -> list[Check]:
+        """The shared cache level: pass when none is configured or its last call worked, warn
+        while it is in its back-off (extraction goes on without it, slower)."""
+        l2 = self.cache.l2
+        if l2 is None:
+            return [Check("features", "shared_cache", Status.PASS, "no shared cache level configured")]
+        failed = getattr(l2, "failed_seconds_ago", lambda: None)()
+        if failed is None:
+            return [Check("features", "shared_cache", Status.PASS, "the last call worked")]
+        return [
+            Check(
+                "features",
+                "shared_cache",
+                Status.WARN,
+                f"unreachable {failed:.0f} s ago and in its back-off: extraction goes on without it",
+                observed_value=round(failed, 3),
+                observed_unit="s",
+            )
+        ]
 
     def extract(self, source: Source, *, unit: str | None = None) -> FeatureVector:
         """The feature vector of ``source``: a path, the file's bytes, or a :class:`Mesh`.

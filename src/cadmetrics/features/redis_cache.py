@@ -95,6 +95,12 @@ class RedisCache:
     def set(self, key: str, value: bytes) -> None:
         self._call(lambda: self.client.set(self.prefix + key, value, px=self.ttl_milliseconds))
 
+    def failed_seconds_ago(self) -> float | None:
+        """Seconds since the last failed call, while the cache is in its back-off; else None."""
+        with self._lock:
+            failed_at = self._failed_at
+        return None if failed_at is None else time.monotonic() - failed_at
+
     def _call(self, command: Any) -> Any:
         with self._lock:
             failed_at = self._failed_at

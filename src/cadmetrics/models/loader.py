@@ -38,6 +38,7 @@ from cadmetrics.models.scan import scan
 from cadmetrics.models.snapshots import Snapshot, SnapshotStore
 from cadmetrics.models.tensors import torch_available
 from cadmetrics.telemetry.facade import Telemetry
+from cadmetrics.telemetry.health import Check, Status
 from cadmetrics.telemetry.logs import component_logger, log_event
 
 _LOG = component_logger("models")
@@ -165,6 +166,29 @@ class ModelLoader:
             self._rollbacks.inc(reason="manual")
             _rolled_back("manual", self.level)
             return model
+
+    def health(self) -> list[Check]:
+        """What serves: fail when no model does, warn when an older snapshot does (after a
+        rollback); and the snapshots there are to roll back to (warn when none is)."""
+        if self.model is None:
+            serving = Check("models", "serving", Status.FAIL, "no model serves")
+        elif self.level > 0:
+            serving = Check(
+                "models",
+                "serving",
+                Status.WARN,
+                f"an older model serves: snapshot level {self.level}, after a rollback",
+                observed_value=self.level,
+            )
+        else:
+            serving = Check("models", "serving", Status.PASS, observed_value=0)
+        checks = [serving]
+        if self.store is not None:
+            count = len(self.store.snapshots())
+            status = Status.PASS if count else Status.WARN
+            output = "" if count else "no snapshot left to roll back to"
+            checks.append(Check("models", "snapshots", status, output, observed_value=count))
+        return checks
 
     # -- snapshots ------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import numpy.typing as npt
 from cadmetrics.errors import VectorInputError, VectorStoreError
 from cadmetrics.features.layout import LAYOUTS, FeatureLayout
 from cadmetrics.telemetry.facade import Telemetry
+from cadmetrics.telemetry.health import Check, Status
 from cadmetrics.vectors._engine import DEFAULT_CHECKPOINT_BYTES, Engine, open_engine
 from cadmetrics.vectors.ann import recall
 from cadmetrics.vectors.columns import check_columns
@@ -112,6 +113,20 @@ class VectorStore:
     @property
     def _lock_file(self) -> Any:
         return self.engine.lock_file
+
+    def health(self) -> list[Check]:
+        """Fail when closed, warn while a migration is pending (the old vectors serve until it
+        finishes), pass when open; read-only is said in the output."""
+        if self.engine.closed:
+            return [Check("vectors", "store", Status.FAIL, "the store is closed")]
+        with self.engine.read() as snapshot:
+            pending = snapshot.pending
+            records = len(snapshot)
+        if pending is not None:
+            output = f"a migration to {pending.target} is pending: resume it with migrate() or abort it"
+            return [Check("vectors", "store", Status.WARN, output, observed_value=records)]
+        output = "open read-only" if self.read_only else ""
+        return [Check("vectors", "store", Status.PASS, output, observed_value=records)]
 
     def close(self) -> None:
         """Checkpoint and release the directory. Closing twice is harmless; a checkpoint that
