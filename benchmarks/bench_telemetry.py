@@ -7,9 +7,15 @@ several repeats is kept. Measured, per call, with two labels:
   ``Counter.labels(mode=..., result=...).inc()``; the same for a histogram's ``observe``;
 - otel backend: ``counter.inc(...)`` vs the SDK's ``counter.add(1, attributes)`` with a
   prebuilt attributes dict (the SDK's cheapest idiom);
-- no backends (production mode): the no-op instrument.
+- no backends (production mode): the no-op instrument;
+- spans: ``with telemetry.span(name, **4 attributes)`` on the OpenTelemetry SDK's tracer
+  (attributes checked against the contract) vs the SDK's own
+  ``tracer.start_as_current_span(name, attributes=...)``, both on a provider without
+  processors, so that the difference is what the contract adds; and the no-op span (tracing
+  off) beside the no-op counter.
 
-Targets: prometheus ratio <= 1.0, otel ratio <= 1.1, no-op <= 150 ns. Run:
+Targets: prometheus ratio <= 1.0, otel ratio <= 1.1, span ratio <= 1.1, no-op <= 150 ns,
+no-op span <= 2x the no-op counter. Run:
 ``python benchmarks/bench_telemetry.py [--quick]``.
 """
 
@@ -21,6 +27,7 @@ from collections.abc import Callable
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from prometheus_client import Counter as RawCounter
 from prometheus_client import Histogram as RawHistogram
@@ -29,6 +36,8 @@ from cadmetrics import Telemetry, load_contract
 from cadmetrics.telemetry.otel import meter_provider
 
 SCANS = "cadmetrics_model_opcode_scans_total"
+SEARCH = "cadmetrics.vectors.search"
+SEARCH_ATTRIBUTES = {"version": "v4", "method": "exact", "k": 10, "queries": 1}
 DURATION = "cadmetrics_feature_extraction_duration_seconds"
 
 
@@ -71,6 +80,22 @@ def main() -> None:
 
     noop_scans = Telemetry(contract).counter(SCANS)
 
+    traced = Telemetry(contract, tracer_provider=TracerProvider())
+    raw_tracer = TracerProvider().get_tracer("raw")
+    untraced = Telemetry(contract)
+
+    def span() -> None:
+        with traced.span(SEARCH, version="v4", method="exact", k=10, queries=1):
+            pass
+
+    def raw_span() -> None:
+        with raw_tracer.start_as_current_span(SEARCH, attributes=SEARCH_ATTRIBUTES):
+            pass
+
+    def noop_span() -> None:
+        with untraced.span(SEARCH, version="v4", method="exact", k=10, queries=1):
+            pass
+
     calls: dict[str, Callable[[], None]] = {
         "prometheus counter, cadmetrics": lambda: scans.inc(mode="blocklist", result="allowed"),
         "prometheus counter, raw .labels().inc()": lambda: raw_scans.labels(
@@ -83,6 +108,9 @@ def main() -> None:
         "otel counter, cadmetrics": lambda: otel_scans.inc(mode="blocklist", result="allowed"),
         "otel counter, raw counter.add(1, attrs)": lambda: raw_otel_scans.add(1, attributes),
         "no-op counter, cadmetrics": lambda: noop_scans.inc(mode="blocklist", result="allowed"),
+        "span, cadmetrics (SDK tracer)": span,
+        "span, raw start_as_current_span()": raw_span,
+        "no-op span, cadmetrics": noop_span,
     }
     best = best_ns(calls, number, repeat)
     width = max(map(len, best))
@@ -105,6 +133,8 @@ def main() -> None:
             1.0,
         ),
         ("otel counter", ratio("otel counter, cadmetrics", "otel counter, raw counter.add(1, attrs)"), 1.1),
+        ("span", ratio("span, cadmetrics (SDK tracer)", "span, raw start_as_current_span()"), 1.1),
+        ("no-op span / no-op counter", ratio("no-op span, cadmetrics", "no-op counter, cadmetrics"), 2.0),
     ]
     print()
     print(f"{'ratio cadmetrics / raw':{width}}  ratio   target  verdict")

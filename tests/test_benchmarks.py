@@ -25,7 +25,15 @@ def test_the_telemetry_benchmark_runs_and_prints_its_ratios() -> None:
     pytest.importorskip("prometheus_client")
     pytest.importorskip("opentelemetry.sdk.metrics")
     lines = quick_run("bench_telemetry.py")
-    for row in ("prometheus counter ", "prometheus histogram ", "otel counter ", "no-op counter (ns)"):
+    rows = (
+        "prometheus counter ",
+        "prometheus histogram ",
+        "otel counter ",
+        "span ",
+        "no-op span ",
+        "no-op counter (ns)",
+    )
+    for row in rows:
         assert any(line.startswith(row) and ("met" in line or "MISSED" in line) for line in lines)
 
 

@@ -21,6 +21,9 @@ from cadmetrics.contract.model import OVERFLOW_VALUE, AttributeSpec, AttributeTy
 from cadmetrics.errors import LabelError
 
 OverflowHook = Callable[[str, str], None]
+
+#: How many distinct attribute sets one span keeps admitted (each a few hundred bytes).
+_ADMITTED_SETS = 4096
 AttributeValue = str | bool | int | float
 
 
@@ -28,7 +31,7 @@ class AttributeAdmission:
     """Admits the attributes of one span (and its events); thread-safe, as open attributes
     share a seen-values set per attribute."""
 
-    __slots__ = ("_lock", "_on_overflow", "_seen", "spec", "strict")
+    __slots__ = ("_admitted", "_by_name", "_lock", "_on_overflow", "_required", "_seen", "spec", "strict")
 
     def __init__(self, spec: SpanSpec, strict: bool, on_overflow: OverflowHook) -> None:
         self.spec = spec
@@ -36,28 +39,51 @@ class AttributeAdmission:
         self._on_overflow = on_overflow
         self._seen: dict[tuple[str, str], set[str]] = {}
         self._lock = threading.Lock()
+        self._required = frozenset(attribute.name for attribute in spec.attributes if attribute.required)
+        self._by_name: dict[int, dict[str, AttributeSpec]] = {
+            id(attributes): {attribute.name: attribute for attribute in attributes}
+            for attributes in (spec.attributes, *(event.attributes for event in spec.events))
+        }
+        # Attribute sets admitted whole and unchanged, by their items: a span started again with
+        # the same attributes costs one lookup. Bounded, as integer attributes need not repeat.
+        self._admitted: dict[tuple[tuple[str, object], ...], dict[str, AttributeValue]] = {}
 
     def admit(
         self, attributes: Mapping[str, object], declared: tuple[AttributeSpec, ...], owner: str = ""
     ) -> dict[str, AttributeValue]:
         """The attributes to record: declared, of their type, within their set or cap."""
+        key = (owner, *attributes.items()) if owner else tuple(attributes.items())
+        try:
+            known = self._admitted.get(key)  # type: ignore[arg-type]
+        except TypeError:  # an unhashable value: judged below, and refused
+            known = None
+        if known is not None:
+            return known
         admitted: dict[str, AttributeValue] = {}
-        by_name = {attribute.name: attribute for attribute in declared}
+        by_name = self._by_name.get(id(declared)) or {attribute.name: attribute for attribute in declared}
+        unchanged = True
         for name, value in attributes.items():
             attribute = by_name.get(name)
             if attribute is None:
                 self.refuse(name, f"{owner}attribute {name!r} is not declared")
+                unchanged = False
                 continue
             if not attribute.type.admits(value):
                 self.refuse(name, f"{owner}attribute {name!r} must be a {attribute.type}, not {value!r}")
+                unchanged = False
                 continue
             checked = self._within(attribute, value, owner)  # type: ignore[arg-type]
             if checked is not None:
                 admitted[name] = checked
+            unchanged = unchanged and checked is value
+        if unchanged and len(self._admitted) < _ADMITTED_SETS:
+            self._admitted[key] = admitted  # type: ignore[index]
         return admitted
 
     def missing(self, present: set[str]) -> None:
         """Report the required attributes not in ``present`` (the span is ending)."""
+        if self._required <= present:
+            return
         for attribute in self.spec.attributes:
             if attribute.required and attribute.name not in present:
                 self.refuse(attribute.name, f"required attribute {attribute.name!r} was never set")
