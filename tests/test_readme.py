@@ -195,7 +195,7 @@ def _environment() -> dict[str, str]:
 
 
 def test_the_python_blocks_run_in_order(tmp_path: Path) -> None:
-    for module in ("prometheus_client", "opentelemetry.sdk", "redis", "sklearn"):
+    for module in ("prometheus_client", "opentelemetry.sdk.trace", "redis", "sklearn", "pythonjsonlogger"):
         pytest.importorskip(module)
     _prepare(tmp_path, PYTHON)
     script = ["namespace = {}"]
