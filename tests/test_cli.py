@@ -143,6 +143,14 @@ def test_the_demo_serves_its_metrics_for_a_while() -> None:
     assert demo.stdout is not None
     with urllib.request.urlopen(url, timeout=10) as response:
         exposition = response.read().decode("utf-8")
+    openmetrics = urllib.request.Request(
+        url, headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+    )
+    with urllib.request.urlopen(openmetrics, timeout=10) as response:
+        scraped = response.read().decode("utf-8")
+    if importlib.util.find_spec("opentelemetry.sdk") is not None:  # the demo traces: exemplars link spans
+        exemplars = [line for line in scraped.splitlines() if "_seconds_bucket" in line and " # {" in line]
+        assert exemplars and all('trace_id="' in line for line in exemplars)
     with urllib.request.urlopen(url.replace("/metrics", "/health"), timeout=10) as response:
         assert response.headers["Content-Type"] == "application/health+json"
         report = json.loads(response.read())

@@ -177,3 +177,50 @@ def test_one_name_defined_twice_with_different_labels_is_found_at_load(tmp_path:
     [finding] = lint(host_contract(both))
     assert finding.rule is DUPLICATE
     assert "with labels (route), here with (model)" in finding.message
+
+
+@pytest.mark.parametrize(
+    ("attribute", "problem"),
+    [
+        ("{type: int, open: true}", "an int attribute is a closed set or any integer"),
+        ("{type: float, values: ['1.5']}", "a float attribute takes neither values nor a cap"),
+        ("{type: bool, max_values: 2}", "a bool attribute takes neither values nor a cap"),
+        ("{type: int, values: ['1', 'two']}", "'two' is not an integer"),
+        ("{values: [a], open: true}", "a closed set \\(values\\) cannot also be open"),
+        ("{type: string, required: 'yes'}", "required must be true or false"),
+        ("{type: list}", "type 'list' is not one of string, int, float, bool"),
+    ],
+)
+def test_span_attributes_that_cannot_be_checked_are_refused_at_load(
+    tmp_path: Path, attribute: str, problem: str
+) -> None:
+    path = _write(
+        tmp_path / "c.yaml",
+        "namespace: app\nversion: 1.0.0\nmetrics: []\nspans:\n"
+        f"  - {{name: app.jobs.run, help: h, attributes: {{a: {attribute}}}}}\n",
+    )
+    with pytest.raises(ContractLoadError, match=problem) as caught:
+        host_contract(path)
+    assert caught.value.line == 5
+
+
+def test_a_span_declares_kind_typed_attributes_and_events(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "c.yaml",
+        "namespace: app\nversion: 1.0.0\nmetrics: []\nspans:\n"
+        "  - name: app.jobs.run\n    kind: consumer\n    help: h\n"
+        "    attributes:\n      queue: {values: [fast, slow]}\n      tenant: open\n"
+        "      attempts: {type: int, values: ['1', '2', '3']}\n      cached: {type: bool, required: false}\n"
+        "    events:\n      - {name: retried, attributes: {delay: {type: float}}}\n",
+    )
+    span = host_contract(path).require_span("app.jobs.run")
+    assert span.kind.value == "consumer" and span.namespace == "app"
+    described = {a.name: (a.type.value, a.values, a.max_values, a.required) for a in span.attributes}
+    assert described == {
+        "queue": ("string", ("fast", "slow"), None, True),
+        "tenant": ("string", None, DEFAULT_OPEN_LABEL_CAP, True),
+        "attempts": ("int", ("1", "2", "3"), None, True),
+        "cached": ("bool", None, None, False),
+    }
+    event = span.event("retried")
+    assert event is not None and event.attribute("delay") is not None
