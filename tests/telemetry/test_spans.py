@@ -182,3 +182,14 @@ def test_the_otel_backend_records_exemplars_from_the_active_span(
         assert trace_ids == {span.trace_id}
     finally:
         meters.shutdown()
+
+
+def test_an_admitted_attribute_set_does_not_admit_an_equal_value_of_another_type(
+    library_contract: Contract,
+) -> None:
+    telemetry = Telemetry(library_contract, strict=True)
+    with telemetry.span(SEARCH, **GOOD):  # k=10, queries=1: admitted and kept
+        pass
+    for wrong, problem in (({"queries": True}, "'queries' must be a int, not True"), ({"k": 10.0}, "'k'")):
+        with pytest.raises(LabelError, match=problem), telemetry.span(SEARCH, **{**GOOD, **wrong}):
+            pass

@@ -46,15 +46,16 @@ class AttributeAdmission:
         }
         # Attribute sets admitted whole and unchanged, by their items: a span started again with
         # the same attributes costs one lookup. Bounded, as integer attributes need not repeat.
-        self._admitted: dict[tuple[tuple[str, object], ...], dict[str, AttributeValue]] = {}
+        self._admitted: dict[tuple[object, ...], dict[str, AttributeValue]] = {}
 
     def admit(
         self, attributes: Mapping[str, object], declared: tuple[AttributeSpec, ...], owner: str = ""
     ) -> dict[str, AttributeValue]:
         """The attributes to record: declared, of their type, within their set or cap."""
-        key = (owner, *attributes.items()) if owner else tuple(attributes.items())
+        # the types belong to the key: True == 1 == 1.0 as keys, but not as attributes
+        key = (owner, *attributes.items(), *map(type, attributes.values()))
         try:
-            known = self._admitted.get(key)  # type: ignore[arg-type]
+            known = self._admitted.get(key)
         except TypeError:  # an unhashable value: judged below, and refused
             known = None
         if known is not None:
@@ -77,7 +78,7 @@ class AttributeAdmission:
                 admitted[name] = checked
             unchanged = unchanged and checked is value
         if unchanged and len(self._admitted) < _ADMITTED_SETS:
-            self._admitted[key] = admitted  # type: ignore[index]
+            self._admitted[key] = admitted
         return admitted
 
     def missing(self, present: set[str]) -> None:
