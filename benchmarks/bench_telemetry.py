@@ -37,7 +37,7 @@ from cadmetrics.telemetry.otel import meter_provider
 
 SCANS = "cadmetrics_model_opcode_scans_total"
 SEARCH = "cadmetrics.vectors.search"
-SEARCH_ATTRIBUTES = {"version": "v4", "method": "exact", "k": 10, "queries": 1}
+SEARCH_ATTRIBUTES: dict[str, str | int] = {"version": "v4", "method": "exact", "k": 10, "queries": 1}
 DURATION = "cadmetrics_feature_extraction_duration_seconds"
 
 
