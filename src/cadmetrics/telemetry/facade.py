@@ -106,6 +106,9 @@ class Telemetry:
             spec = self.contract.require(SPAN_OVERFLOW_METRIC)
             self._span_overflow = self._make(spec, strict=False, count=False)
         self._spans: dict[str, AttributeAdmission] = {}
+        # tracing off and not strict: a declared span is the shared no-op, after one lookup
+        self._quiet_spans = self._tracer is None and not self.strict
+        self._span_names = frozenset(span.name for span in self.contract.spans)
 
     @property
     def enabled(self) -> bool:
@@ -156,10 +159,12 @@ class Telemetry:
         declared span ``name``; ``span.set(...)`` and ``span.event(...)`` add to it. An unknown
         name is a :class:`ContractError` whatever the mode; with tracing off and not strict the
         rest costs one empty call."""
+        if self._quiet_spans and name in self._span_names:
+            return NOOP_SPAN
         admission = self._spans.get(name)
         if admission is None:
             admission = self._span_admission(name)
-        if self._tracer is None and not self.strict:
+        if self._quiet_spans:
             return NOOP_SPAN
         return SpanScope(admission, self._tracer, attributes)
 

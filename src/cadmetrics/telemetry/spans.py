@@ -202,8 +202,8 @@ class NoopSpan:
     def __enter__(self) -> NoopSpan:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        pass
+    def __exit__(self, kind: object, error: object, traceback: object) -> None:
+        return None
 
 
 NOOP_SPAN = NoopSpan()
