@@ -30,20 +30,13 @@ from cadmetrics.telemetry.otel import meter_provider, prometheus_reader
 from cadmetrics.telemetry.otlp import metrics_endpoint, otlp_reader
 from tests.telemetry.otlp_receiver import OtlpReceiver
 
+pytestmark = pytest.mark.usefixtures("loopback_only")
+
 CUMULATIVE = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
 DELTA = metrics_pb2.AGGREGATION_TEMPORALITY_DELTA
 
 #: Open-label values (``feature_group`` admits up to 64 distinct ones).
 GROUPS = ("normals", "curvature", "bbox")
-
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No proxy between the exporter and the receiver, and no exporter settings from outside."""
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    for name in ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

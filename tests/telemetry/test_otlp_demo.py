@@ -26,11 +26,7 @@ from cadmetrics.telemetry.otlp import otlp_reader
 from cadmetrics.walkthrough import walk
 from tests.telemetry.otlp_receiver import OtlpReceiver
 
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+pytestmark = pytest.mark.usefixtures("loopback_only")
 
 
 def test_the_demo_exported_over_otlp_verifies_clean(library_contract: Contract, tmp_path: Path) -> None:

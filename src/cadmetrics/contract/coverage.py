@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from cadmetrics.contract.model import OVERFLOW_VALUE, Contract, MetricSpec, SpanSpec
+from cadmetrics.contract.model import OVERFLOW_VALUE, AttributeSpec, Contract, LabelSpec, MetricSpec, SpanSpec
 from cadmetrics.contract.observed import AUXILIARY_SUFFIXES, Observation, ObservedFamily, Sample
 
 #: ``(metric, label, value)``: one declared value of one closed label.
@@ -35,15 +35,9 @@ class Coverage:
     def of(
         cls, specs: Iterable[MetricSpec], emitted: Iterable[str], emitted_values: Iterable[LabelValue]
     ) -> Coverage:
+        """Coverage of declared metrics, and of the closed values of their labels."""
         chosen = list(specs)
-        names = tuple(spec.name for spec in chosen)
-        values = tuple(
-            (spec.name, label.name, value)
-            for spec in chosen
-            for label in spec.labels
-            for value in label.values or ()
-        )
-        return cls(names, frozenset(emitted) & set(names), values, frozenset(emitted_values) & set(values))
+        return cls._of([(spec.name, spec.labels) for spec in chosen], emitted, emitted_values, "metrics")
 
     @classmethod
     def of_spans(
@@ -51,16 +45,25 @@ class Coverage:
     ) -> Coverage:
         """Coverage of declared spans, and of the closed values of their attributes."""
         chosen = list(specs)
-        names = tuple(spec.name for spec in chosen)
+        return cls._of([(spec.name, spec.attributes) for spec in chosen], emitted, emitted_values, "spans")
+
+    @classmethod
+    def _of(
+        cls,
+        declared: list[tuple[str, tuple[LabelSpec, ...] | tuple[AttributeSpec, ...]]],
+        emitted: Iterable[str],
+        emitted_values: Iterable[LabelValue],
+        noun: str,
+    ) -> Coverage:
+        names = tuple(name for name, _ in declared)
         values = tuple(
-            (spec.name, attribute.name, value)
-            for spec in chosen
-            for attribute in spec.attributes
-            for value in attribute.values or ()
+            (name, labelled.name, value)
+            for name, labels in declared
+            for labelled in labels
+            for value in labelled.values or ()
         )
-        return cls(
-            names, frozenset(emitted) & set(names), values, frozenset(emitted_values) & set(values), "spans"
-        )
+        covered = frozenset(emitted_values) & set(values)
+        return cls(names, frozenset(emitted) & set(names), values, covered, noun)
 
     @property
     def ratio(self) -> float:
