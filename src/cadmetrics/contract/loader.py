@@ -9,28 +9,23 @@ Naming conventions are not checked here: that is :mod:`cadmetrics.contract.lint`
 
 from __future__ import annotations
 
-import enum
-import math
 import re
-from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn, TypeVar
 
 import attrs
 import yaml
-from yaml.constructor import SafeConstructor
 
 from cadmetrics.contract.model import (
     DEFAULT_OPEN_LABEL_CAP,
     MULTIPROCESS_MODES,
     LabelSpec,
-    Location,
     MetricSpec,
     MetricType,
     SpanSpec,
     Stability,
     Unit,
 )
+from cadmetrics.contract.nodes import NodeReader, clip, is_null
 from cadmetrics.contract.span_schema import read_span
 from cadmetrics.errors import ContractLoadError
 
@@ -72,13 +67,6 @@ MAX_LABEL_VALUES = 10_000
 #: generator gone wrong) took tens of seconds to be refused for what it holds. Read at each
 #: parse, like :data:`MAX_LABEL_VALUES`.
 MAX_CONTRACT_CHARS = 400_000
-
-#: How much of an over-long name or value a message quotes.
-_SHOWN_CHARS = 120
-_YAML_TAG = "tag:yaml.org,2002:"
-
-_E = TypeVar("_E", bound=enum.Enum)
-_T = TypeVar("_T")
 
 
 @attrs.frozen
@@ -123,22 +111,8 @@ def parse_contract_file(path: str | Path) -> ContractFile:
     return parse_contract_text(text, shown)
 
 
-class Reader:
+class Reader(NodeReader):
     """Reads the node tree of one file; ``fail`` turns any problem into a located error."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._constructor = SafeConstructor()
-
-    def fail(self, node: yaml.Node | None, rule: str, message: str) -> NoReturn:
-        line = node.start_mark.line + 1 if node is not None else 0
-        raise ContractLoadError(self.path, line, rule, message)
-
-    def is_null(self, node: yaml.Node) -> bool:
-        return _is_null(node)
-
-    def location(self, node: yaml.Node) -> Location:
-        return Location(self.path, node.start_mark.line + 1)
 
     # -- the schema ---------------------------------------------------------------------
 
@@ -186,7 +160,7 @@ class Reader:
         metrics = tuple(self.metric(item, namespaces) for item in items)
         spans_node = fields.get("spans")
         spans: tuple[SpanSpec, ...] = ()
-        if spans_node is not None and not _is_null(spans_node):
+        if spans_node is not None and not is_null(spans_node):
             spans = tuple(read_span(self, item, namespaces) for item in self.sequence(spans_node, "spans"))
         return ContractFile(self.path, namespaces, version, extends, metrics, spans)
 
@@ -210,7 +184,7 @@ class Reader:
             namespace = self.string(node, "namespace")
             if not _NAMESPACE.fullmatch(namespace):
                 self.fail(
-                    node, "namespace-format", f"namespace {_clip(namespace)!r} must match [a-z][a-z0-9_]*"
+                    node, "namespace-format", f"namespace {clip(namespace)!r} must match [a-z][a-z0-9_]*"
                 )
             if namespace in found:
                 self.fail(node, "duplicate-key", f"namespace {namespace!r} is listed twice")
@@ -228,7 +202,7 @@ class Reader:
                 target = base / target
             problem = _file_problem(target)
             if problem is not None:
-                self.fail(item, "extends-missing", f"extended contract {_clip(str(target))!r} {problem}")
+                self.fail(item, "extends-missing", f"extended contract {clip(str(target))!r} {problem}")
             resolved.append(Extends(str(target), item.start_mark.line + 1))
         return tuple(resolved)
 
@@ -238,7 +212,7 @@ class Reader:
         what = f"metric {name!r}"
         kind = self.enum(self.required(fields, node, "type", what), MetricType, f"{what}: type")
         help_node = self.required(fields, node, "help", what)
-        help_text = "" if _is_null(help_node) else self.string(help_node, f"{what}: help")
+        help_text = "" if is_null(help_node) else self.string(help_node, f"{what}: help")
         unit = self.optional(fields, "unit", lambda n: self.enum(n, Unit, f"{what}: unit"))
         stability = self.optional(
             fields, "stability", lambda n: self.enum(n, Stability, f"{what}: stability")
@@ -272,7 +246,7 @@ class Reader:
         )
 
     def labels(self, node: yaml.Node, what: str) -> tuple[LabelSpec, ...]:
-        if _is_null(node):
+        if is_null(node):
             return ()
         specs = []
         for key_node, value_node in self.pairs(node, f"{what}: labels"):
@@ -291,7 +265,7 @@ class Reader:
                 node,
                 "label-spec",
                 f"{where} needs exactly one of 'values: [...]' (closed set) or 'open', "
-                f"not {_clip(str(node.value))!r}",
+                f"not {clip(str(node.value))!r}",
             )
         fields = self.mapping(node, where, _LABEL_KEYS)
         if "open" in fields:
@@ -333,114 +307,16 @@ class Reader:
             )
         values: dict[str, None] = {}  # ordered, and a duplicate is found in constant time
         for item in items:
-            if not isinstance(item, yaml.ScalarNode) or _is_null(item):
+            if not isinstance(item, yaml.ScalarNode) or is_null(item):
                 self.fail(item, "schema-type", f"{where}: each value must be a string")
             value = str(item.value)
             if value in values:
-                self.fail(item, "label-spec", f"{where}: value {_clip(value)!r} is listed twice")
+                self.fail(item, "label-spec", f"{where}: value {clip(value)!r} is listed twice")
             values[value] = None
         return tuple(values)
 
     def buckets(self, node: yaml.Node, what: str) -> tuple[float, ...]:
         return tuple(self.number(item, f"{what}: buckets") for item in self.sequence(node, "buckets"))
-
-    # -- node readers -------------------------------------------------------------------
-
-    def pairs(self, node: yaml.Node, what: str) -> list[tuple[yaml.ScalarNode, yaml.Node]]:
-        if not isinstance(node, yaml.MappingNode):
-            self.fail(node, "schema-type", f"{what} must be a mapping")
-        seen: set[str] = set()
-        pairs = []
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                self.fail(key_node, "schema-type", f"{what}: keys must be strings")
-            if key_node.value in seen:
-                self.fail(key_node, "duplicate-key", f"{what}: key {key_node.value!r} appears twice")
-            seen.add(key_node.value)
-            pairs.append((key_node, value_node))
-        return pairs
-
-    def mapping(self, node: yaml.Node, what: str, known: tuple[str, ...]) -> dict[str, yaml.Node]:
-        fields = {}
-        for key_node, value_node in self.pairs(node, what):
-            if str(key_node.value).startswith("x-"):
-                continue  # extension keys, e.g. to hold YAML anchors shared by several metrics
-            if key_node.value not in known:
-                self.fail(
-                    key_node,
-                    "unknown-key",
-                    f"{what}: unknown key {key_node.value!r} (known: {', '.join(known)})",
-                )
-            fields[key_node.value] = value_node
-        return fields
-
-    def required(self, fields: dict[str, yaml.Node], parent: yaml.Node, key: str, what: str) -> yaml.Node:
-        if key not in fields:
-            self.fail(parent, "required-key", f"{what} lacks the required key {key!r}")
-        return fields[key]
-
-    def optional(self, fields: dict[str, yaml.Node], key: str, read: Callable[[yaml.Node], _T]) -> _T | None:
-        node = fields.get(key)
-        return None if node is None or _is_null(node) else read(node)
-
-    def sequence(self, node: yaml.Node, what: str) -> list[yaml.Node]:
-        if not isinstance(node, yaml.SequenceNode):
-            self.fail(node, "schema-type", f"{what} must be a list")
-        return list(node.value)
-
-    def scalar(self, node: yaml.Node, what: str) -> object:
-        if not isinstance(node, yaml.ScalarNode):
-            self.fail(node, "schema-type", f"{what} must be a single value")
-        try:
-            return self._constructor.construct_object(node, deep=True)
-        except Exception as exc:
-            # The one place PyYAML's constructors run. An unsafe tag, an impossible date or bad
-            # base64 is a YAMLError or ValueError; an explicit tag on text it does not fit
-            # (``!!bool ''``, ``!!timestamp x``, ``!!int _``) fails inside the constructor as a
-            # KeyError, AttributeError or IndexError. Either way the value cannot be read.
-            self.fail(
-                node, "schema-type", f"{what}: cannot read this value: {_constructor_problem(node, exc)}"
-            )
-
-    def string(self, node: yaml.Node, what: str) -> str:
-        value = self.scalar(node, what)
-        if not isinstance(value, str):
-            self.fail(node, "schema-type", f"{what} must be a string, not {value!r}")
-        return value
-
-    def boolean(self, node: yaml.Node, what: str) -> bool:
-        value = self.scalar(node, what)
-        if not isinstance(value, bool):
-            self.fail(node, "schema-type", f"{what} must be true or false, not {value!r}")
-        return value
-
-    def integer(self, node: yaml.Node, what: str) -> int:
-        value = self.scalar(node, what)
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(node, "schema-type", f"{what} must be an integer, not {value!r}")
-        return value
-
-    def number(self, node: yaml.Node, what: str) -> float:
-        value = self.scalar(node, what)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.fail(node, "schema-type", f"{what} must be numbers, not {value!r}")
-        try:
-            number = float(value)
-        except OverflowError:  # an integer literal beyond the largest float (about 1.8e308)
-            self.fail(
-                node, "number-range", f"{what}: {_clip(str(node.value))} is out of the range of a float"
-            )
-        if math.isnan(number):
-            self.fail(node, "schema-type", f"{what} must not be NaN")
-        return number
-
-    def enum(self, node: yaml.Node, kind: type[_E], what: str) -> _E:
-        value = self.string(node, what)
-        try:
-            return kind(value)
-        except ValueError:
-            allowed = ", ".join(member.value for member in kind)
-            self.fail(node, "enum-value", f"{what} {value!r} is not one of {allowed}")
 
 
 def _namespace_of(name: str, namespaces: tuple[str, ...]) -> str:
@@ -462,27 +338,3 @@ def _file_problem(path: Path) -> str | None:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return f"cannot be used as a file name ({reason})"
     return "does not exist"
-
-
-def _constructor_problem(node: yaml.Node, exc: Exception) -> str:
-    """What a failed PyYAML constructor means, in words: its own problem text when it has one,
-    else the value and the tag it does not fit (a bare ``KeyError: ''`` says nothing)."""
-    problem = getattr(exc, "problem", None)
-    if isinstance(problem, str) and problem:
-        return problem
-    if isinstance(exc, ValueError) and str(exc):
-        return str(exc)
-    tag = str(node.tag)
-    shown_tag = "!!" + tag.removeprefix(_YAML_TAG) if tag.startswith(_YAML_TAG) else tag
-    return f"{_clip(str(node.value))!r} is not a valid {shown_tag} value"
-
-
-def _clip(text: str) -> str:
-    """``text``, cut short when quoting all of it would bury the message."""
-    if len(text) <= _SHOWN_CHARS:
-        return text
-    return f"{text[:_SHOWN_CHARS]}... ({len(text)} characters)"
-
-
-def _is_null(node: yaml.Node) -> bool:
-    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
