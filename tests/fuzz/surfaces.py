@@ -222,6 +222,47 @@ def _otlp_requests() -> list[bytes]:
     return [first, second]
 
 
+def _otlp_traces(data: bytes) -> object:
+    from cadmetrics.contract.model import Contract
+    from cadmetrics.contract.traces import from_otlp_traces, verify_spans
+
+    contract = _library()
+    assert isinstance(contract, Contract)
+    return verify_spans([from_otlp_traces(data, "fuzz.otlp")], contract)
+
+
+def _otlp_trace_requests() -> list[bytes]:
+    """What the OpenTelemetry SDK exports over OTLP for spans of the library's contract (with
+    attributes of every type, and an event), as serialized ``ExportTraceServiceRequest``s."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from cadmetrics import Telemetry
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    try:
+        telemetry = Telemetry(tracer_provider=provider, strict=True)
+        for round_number in range(12):  # enough spans that most edits land inside one of them
+            with telemetry.span("cadmetrics.vectors.migrate", from_version="v4", to_version="v3") as span:
+                span.event("batch_committed", records=500 + round_number)
+                span.set(records=500)
+            with telemetry.span("cadmetrics.drift.window", drifted=round_number % 2 == 0, anomalies=2):
+                pass
+            with telemetry.span("cadmetrics.vectors.search", version="v4", method="exact", k=10, queries=3):
+                pass
+    finally:
+        provider.shutdown()
+    spans = exporter.get_finished_spans()
+    return [
+        bytes(encode_spans(spans).SerializeToString()),
+        bytes(encode_spans(spans[:1]).SerializeToString()),
+    ]
+
+
 SURFACES: Final = {
     surface.name: surface
     for surface in (
@@ -232,6 +273,7 @@ SURFACES: Final = {
         Surface("contract", lambda: _files(ASSETS, "metrics.yaml"), _contract),
         Surface("exposition", _expositions, _exposition, ("prometheus_client",)),
         Surface("infer", _application_expositions, _infer, ("prometheus_client",)),
+        Surface("traces", _otlp_trace_requests, _otlp_traces, ("opentelemetry.exporter.otlp.proto.common",)),
         Surface("otlp", _otlp_requests, _otlp, ("opentelemetry.exporter.otlp.proto.common",)),
         Surface("rules", lambda: _files(ASSETS / "alerts", "*.yaml"), _checked(".yaml"), _PROMQL),
         Surface("dashboards", lambda: _files(ASSETS / "dashboards", "*.json"), _checked(".json"), _PROMQL),

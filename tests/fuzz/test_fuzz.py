@@ -12,7 +12,7 @@ from tests.fuzz.surfaces import SURFACES
 #: Inputs per surface: about a minute for the whole run on a 2-core machine.
 INPUTS = {
     "mesh": 300, "drawing": 120, "step": 16, "iges": 12, "contract": 30, "exposition": 300,
-    "infer": 200, "otlp": 300, "rules": 30,
+    "infer": 200, "otlp": 300, "traces": 300, "rules": 30,
     "dashboards": 200, "scan": 300,
 }  # fmt: skip
 
