@@ -109,6 +109,13 @@ def _add_contract_commands(commands: Any) -> None:
     )
     _standalone_option(verify_p)
     verify_p.add_argument(
+        "--traces",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="also verify the spans of a serialized OTLP ExportTraceServiceRequest (repeatable)",
+    )
+    verify_p.add_argument(
         "--coverage",
         action="store_true",
         help="list the declared metrics and closed label values never emitted",

@@ -5,6 +5,7 @@ against the contract (undeclared span, wrong attribute type, value outside a clo
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -106,3 +107,25 @@ def test_spans_exported_over_otlp_http_verify_clean_and_bad_ones_are_caught(
 def test_bytes_that_are_not_a_trace_request_are_an_input_error() -> None:
     with pytest.raises(InputError, match="not an OTLP ExportTraceServiceRequest"):
         from_otlp_traces(b"\xff\xff\xff", "junk")
+
+
+def test_the_command_verifies_trace_files_beside_the_exposition(
+    library_contract: Contract, memory: tuple[TracerProvider, InMemorySpanExporter], tmp_path: Path
+) -> None:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    from cadmetrics.cli import main
+
+    provider, exporter = memory
+    _emit_good(Telemetry(library_contract, tracer_provider=provider, strict=True))
+    good = tmp_path / "good.otlp"
+    good.write_bytes(encode_spans(exporter.get_finished_spans()).SerializeToString())
+    exporter.clear()
+    _emit_bad(provider)
+    bad = tmp_path / "bad.otlp"
+    bad.write_bytes(encode_spans(exporter.get_finished_spans()).SerializeToString())
+    exposition = tmp_path / "empty.prom"
+    exposition.write_text("")
+    verify_args = ["contract", "verify", "--exposition", str(exposition)]
+    assert main([*verify_args, "--traces", str(good)]) == 0
+    assert main([*verify_args, "--traces", str(good), "--traces", str(bad)]) == 1

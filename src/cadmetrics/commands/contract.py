@@ -20,6 +20,7 @@ from cadmetrics.contract.infer import infer_contract
 from cadmetrics.contract.lint import Severity, lint
 from cadmetrics.contract.model import Contract
 from cadmetrics.contract.observed import Observation, from_exposition, from_otlp, from_registry
+from cadmetrics.contract.traces import from_otlp_traces, verify_spans
 from cadmetrics.contract.verify import verify
 from cadmetrics.errors import InputError
 
@@ -57,13 +58,25 @@ def _verify(args: argparse.Namespace, out: TextIO) -> int:
     contract = command_contract(args.contract, standalone=args.standalone)
     text = read_exposition(args.exposition)
     report = verify(from_exposition(text, args.exposition), contract, require_all=args.require_all)
+    spans = None
+    if args.traces:
+        spans = verify_spans([from_otlp_traces(_read_bytes(path), path) for path in args.traces], contract)
     show_coverage = args.coverage or minimum is not None
-    print(report.to_json() if args.json else report.render(coverage=show_coverage), file=out)
+    if args.json:
+        found = report.to_dict()
+        if spans is not None:
+            found["spans"] = spans.to_dict()
+        print(json.dumps(found, indent=2), file=out)
+    else:
+        print(report.render(coverage=show_coverage), file=out)
+        if spans is not None:
+            print(spans.render(coverage=show_coverage), file=out)
     ratio = report.coverage.ratio if report.coverage is not None else 1.0
     below = minimum is not None and ratio < minimum
     if below and not args.json:
         print(f"coverage {ratio:.1%} is below the required {minimum:.1%}", file=out)
-    return OK if report.ok and not below else VIOLATIONS
+    spans_ok = spans is None or spans.ok
+    return OK if report.ok and spans_ok and not below else VIOLATIONS
 
 
 def _lint(args: argparse.Namespace, out: TextIO) -> int:
