@@ -1,9 +1,9 @@
 """The Grafana dashboards shipped in ``contracts/dashboards/``, declared once as data.
 
 Each panel is a title, a unit and its PromQL, written against the contract's metric names and
-label sets; this module renders them to Grafana's dashboard JSON (schema 39, importable as is:
+label sets; this package renders them to Grafana's dashboard JSON (schema 39, importable as is:
 the data source is a dashboard variable). ``python -m cadmetrics.dashboards contracts/dashboards``
-writes the files; a test fails when they differ from what this module renders, and
+writes the files; a test fails when they differ from what it renders, and
 ``cadmetrics check dashboards`` checks every query against the contract.
 
 Every query filters on ``job=~"$job"``, a variable listing the jobs that export cadmetrics
