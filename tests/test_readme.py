@@ -186,6 +186,14 @@ def _prepare(directory: Path, blocks: list[Block]) -> None:
                 FILES[name](directory / name)
 
 
+def _run(command: list[str], where: Path) -> subprocess.CompletedProcess[str]:
+    """``command`` in ``where``, with the test environment's commands and the repository on the
+    paths, as a reader's shell would have them."""
+    return subprocess.run(
+        command, cwd=where, env=_environment(), capture_output=True, text=True, timeout=600, check=False
+    )
+
+
 def _environment() -> dict[str, str]:
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)
@@ -205,15 +213,7 @@ def test_the_python_blocks_run_in_order(tmp_path: Path) -> None:
         padded = "\n" * (block.line - 1) + block.code
         script.append(f"exec(compile({padded!r}, {str(README)!r}, 'exec'), namespace)")
     script.append("namespace.get('pool') and namespace['pool'].shutdown()")
-    result = subprocess.run(
-        [sys.executable, "-c", "\n".join(script)],
-        cwd=tmp_path,
-        env=_environment(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = _run([sys.executable, "-c", "\n".join(script)], tmp_path)
     assert result.returncode == 0, result.stderr[-4000:]
     # the drift loop printed a report for each of the two windows of 500 it filled
     verdicts = [line for line in result.stdout.splitlines() if line.startswith(("True ", "False "))]
@@ -232,15 +232,7 @@ def test_the_shell_blocks_run(block: Block, tmp_path: Path) -> None:
         pytest.importorskip("prometheus_client")
     _prepare(tmp_path, [block])
     where = REPOSITORY if block.at == "root" else tmp_path
-    result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", block.code],
-        cwd=where,
-        env=_environment(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = _run(["bash", "-euo", "pipefail", "-c", block.code], where)
     assert result.returncode == 0, f"README.md:{block.line}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
 
 

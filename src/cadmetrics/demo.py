@@ -29,6 +29,7 @@ from cadmetrics.contract.observed import from_registry
 from cadmetrics.contract.traces import from_spans, verify_spans
 from cadmetrics.contract.verify import verify
 from cadmetrics.health import health
+from cadmetrics.telemetry.capture import in_memory_tracing
 from cadmetrics.telemetry.facade import SPAN_OVERFLOW_METRIC, Telemetry
 from cadmetrics.telemetry.health import MEDIA_TYPE
 from cadmetrics.walkthrough import sample_files, traffic, walk
@@ -46,7 +47,7 @@ def run_demo(
     """Run the demo, writing to ``out``; True when every extraction of a real part succeeded
     and the contract's verification passes. What failed is written to ``out``."""
     registry = _registry()
-    tracer_provider, spans = _tracing()
+    tracer_provider, spans = in_memory_tracing()
     telemetry = Telemetry(
         contract, [registry] if registry is not None else [], tracer_provider=tracer_provider
     )
@@ -94,21 +95,6 @@ def run_demo(
         + "\n"
     )
     return report.ok and not summary.problems
-
-
-def _tracing() -> tuple[Any, Any]:
-    """A tracer provider keeping the demo's spans in memory, and its exporter; (None, None)
-    without the OpenTelemetry SDK."""
-    try:
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-    except ImportError:
-        return None, None
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return provider, exporter
 
 
 def _registry() -> Any:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
+
+from cadmetrics.telemetry.capture import in_memory_tracing
 
 
 @pytest.fixture
@@ -13,3 +18,14 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     for name in ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def traced() -> Iterator[tuple[Any, Any]]:
+    """An SDK TracerProvider keeping its spans in memory, and its exporter (skips without the
+    OpenTelemetry SDK)."""
+    provider, exporter = in_memory_tracing()
+    if provider is None:
+        pytest.skip("tracing needs the OpenTelemetry SDK")
+    yield provider, exporter
+    provider.shutdown()

@@ -3,7 +3,6 @@ exemplars linking a duration histogram's bucket to the span's trace."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,20 +14,10 @@ from cadmetrics.telemetry.spans import NOOP_SPAN
 
 pytest.importorskip("opentelemetry.sdk.trace")
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 SEARCH = "cadmetrics.vectors.search"
 GOOD = {"version": "v4", "method": "exact", "k": 10, "queries": 1}
-
-
-@pytest.fixture
-def traced() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield provider, exporter
-    provider.shutdown()
 
 
 def _only(exporter: InMemorySpanExporter) -> ReadableSpan:

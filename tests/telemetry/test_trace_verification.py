@@ -4,7 +4,6 @@ against the contract (undeclared span, wrong attribute type, value outside a clo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,19 +46,10 @@ def _emit_bad(provider: TracerProvider) -> None:
         pass  # another library's span: not the contract's to judge
 
 
-@pytest.fixture
-def memory() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield provider, exporter
-    provider.shutdown()
-
-
 def test_finished_spans_from_telemetry_verify_clean(
-    library_contract: Contract, memory: tuple[TracerProvider, InMemorySpanExporter]
+    library_contract: Contract, traced: tuple[TracerProvider, InMemorySpanExporter]
 ) -> None:
-    provider, exporter = memory
+    provider, exporter = traced
     _emit_good(Telemetry(library_contract, tracer_provider=provider, strict=True))
     report = verify_spans([from_spans(exporter.get_finished_spans())], library_contract)
     assert report.ok, report.render()
@@ -68,9 +58,9 @@ def test_finished_spans_from_telemetry_verify_clean(
 
 
 def test_hand_made_spans_against_the_contract_are_caught(
-    library_contract: Contract, memory: tuple[TracerProvider, InMemorySpanExporter]
+    library_contract: Contract, traced: tuple[TracerProvider, InMemorySpanExporter]
 ) -> None:
-    provider, exporter = memory
+    provider, exporter = traced
     _emit_bad(provider)
     report = verify_spans([from_spans(exporter.get_finished_spans())], library_contract)
     found = {(v.kind, v.metric) for v in report.errors}
@@ -110,13 +100,13 @@ def test_bytes_that_are_not_a_trace_request_are_an_input_error() -> None:
 
 
 def test_the_command_verifies_trace_files_beside_the_exposition(
-    library_contract: Contract, memory: tuple[TracerProvider, InMemorySpanExporter], tmp_path: Path
+    library_contract: Contract, traced: tuple[TracerProvider, InMemorySpanExporter], tmp_path: Path
 ) -> None:
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
     from cadmetrics.cli import main
 
-    provider, exporter = memory
+    provider, exporter = traced
     _emit_good(Telemetry(library_contract, tracer_provider=provider, strict=True))
     good = tmp_path / "good.otlp"
     good.write_bytes(encode_spans(exporter.get_finished_spans()).SerializeToString())

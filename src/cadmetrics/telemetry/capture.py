@@ -11,6 +11,21 @@ from cadmetrics.contract.traces import TraceObservation, from_spans
 from cadmetrics.telemetry.facade import Telemetry, available_backends
 
 
+def in_memory_tracing() -> tuple[Any, Any]:
+    """An OpenTelemetry SDK ``TracerProvider`` whose spans an ``InMemorySpanExporter`` keeps,
+    and that exporter; ``(None, None)`` without the SDK."""
+    try:
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    except ImportError:
+        return None, None
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
 class CapturedTelemetry:
     """``telemetry`` emits to a private prometheus_client registry and to an OpenTelemetry
     provider read by an ``InMemoryMetricReader`` (each when installed); with
@@ -43,18 +58,7 @@ class CapturedTelemetry:
                 readers.append(prometheus_reader(self.exporter_registry))
             self.provider = meter_provider(contract, readers)
             targets.append(self.provider)
-        self.tracer_provider: Any = None
-        self.span_exporter: Any = None
-        try:
-            from opentelemetry.sdk.trace import TracerProvider
-            from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-            from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-        except ImportError:
-            pass
-        else:
-            self.span_exporter = InMemorySpanExporter()
-            self.tracer_provider = TracerProvider()
-            self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.span_exporter))
+        self.tracer_provider, self.span_exporter = in_memory_tracing()
         self.telemetry = Telemetry(contract, targets, strict=strict, tracer_provider=self.tracer_provider)
 
     def traces(self) -> list[TraceObservation]:
